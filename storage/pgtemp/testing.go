@@ -1,0 +1,85 @@
+package pgtemp
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// shared is the one cluster of a test binary, started by Main.
+var (
+	shared   *Cluster
+	sharedMu sync.Mutex
+	dbSeq    atomic.Int64
+)
+
+// Main starts one cluster for the test binary, runs the tests and stops the cluster. Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(pgtemp.Main(m)) }
+func Main(m *testing.M) int {
+	ctx := context.Background()
+	c, err := Start(ctx, Config{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	sharedMu.Lock()
+	shared = c
+	sharedMu.Unlock()
+	code := m.Run()
+	if err := c.Stop(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	return code
+}
+
+// Database creates a fresh empty database in the test binary's cluster and returns its URL. It is dropped
+// when the test ends.
+func Database(t testing.TB) string {
+	t.Helper()
+	sharedMu.Lock()
+	c := shared
+	sharedMu.Unlock()
+	if c == nil {
+		t.Fatal("pgtemp.Database: no cluster; call pgtemp.Main from TestMain")
+	}
+	name := fmt.Sprintf("t%d_%s", dbSeq.Add(1), sanitize(t.Name()))
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		t.Fatalf("pgtemp: connect: %v", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("pgtemp: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, c.URL("postgres"))
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	})
+	return c.URL(name)
+}
+
+func sanitize(s string) string {
+	s = strings.ToLower(s)
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s) && len(b) < 40; i++ {
+		ch := s[i]
+		if (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') {
+			b = append(b, ch)
+		} else {
+			b = append(b, '_')
+		}
+	}
+	return string(b)
+}
