@@ -2,7 +2,7 @@
 GO           ?= go
 BIN          := bin/varde
 # Debian packages the tests, benchmarks and demo use; .ci/deps installs the missing ones.
-APT_PACKAGES := poppler-utils qpdf fping lynis libnss3-tools iproute2 iputils-ping
+APT_PACKAGES := poppler-utils qpdf fping lynis libnss3-tools iproute2 iputils-ping openssl
 FUZZTIME     ?= 10s
 
 .PHONY: all build deps test fuzz demo bench clean

@@ -29,6 +29,8 @@ type command struct {
 
 // commands is the subcommand table. Groups ("db", "guest", ...) dispatch on their own second word.
 var commands = map[string]command{
+	"keys":    {cmdKeys, "report signing keys: init a CA and signer, show a key file"},
+	"report":  {cmdReport, "signed PDF reports: verify, sign"},
 	"version": {cmdVersion, "print the tool, schema and rules versions"},
 	"db":      {cmdDB, "database: migrate, status, start, stop"},
 	"verify":  {cmdVerify, "recompute an audit's evidence hash chain"},

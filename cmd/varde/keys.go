@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/varde/varde/reports/sign"
+)
+
+// cmdKeys manages the report signing keys.
+func cmdKeys(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usagef("keys: want a subcommand: init or show")
+	}
+	switch args[0] {
+	case "init":
+		return cmdKeysInit(ctx, e, args[1:])
+	case "show":
+		return cmdKeysShow(ctx, e, args[1:])
+	}
+	return usagef("keys: unknown subcommand %q (want init or show)", args[0])
+}
+
+func cmdKeysInit(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "keys init")
+	org := fs.String("org", "varde", "organisation named in the CA and signer certificates")
+	useRSA := fs.Bool("rsa", false, "make RSA 3072 keys instead of ECDSA P-256")
+	crlURL := fs.String("crl-url", "", "CRL distribution point to put in the signer certificate")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("keys init: want exactly one DIR argument")
+	}
+	s, err := sign.InitKeys(ctx, pos[0], sign.KeysConfig{Organization: *org, RSA: *useRSA, CRLURL: *crlURL})
+	if err != nil {
+		return fmt.Errorf("keys init: %w", err)
+	}
+	for _, n := range []string{sign.CAFile, sign.CAKeyFile, sign.SignerFile, sign.SignerKeyFile} {
+		fmt.Fprintf(e.stdout, "wrote %s\n", filepath.Join(pos[0], n))
+	}
+	fmt.Fprintf(e.stdout, "signer %s\nsha256 %s\n", s.Cert.Subject, s.Fingerprint)
+	return nil
+}
+
+// cmdKeysShow loads a signer the way report signing does and prints what it found, so a
+// PEM pair or PKCS#12 file can be checked before a quarterly run needs it.
+func cmdKeysShow(_ context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "keys show")
+	keyPath := fs.String("key", "", "private key PEM file (default: the key is in CERT, or CERT is PKCS#12)")
+	pwFile := fs.String("password-file", "", "file holding the key or PKCS#12 password (default $VARDE_KEY_PASSWORD)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("keys show: want exactly one CERT (.pem, .p12 or .pfx) argument")
+	}
+	pw, err := keyPassword(e, *pwFile)
+	if err != nil {
+		return err
+	}
+	s, err := sign.Load(pos[0], *keyPath, pw)
+	if err != nil {
+		return fmt.Errorf("keys show: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "signer  %s\nissuer  %s\nexpires %s\nsha256  %s\nchain   %d certificate(s)\n",
+		s.Cert.Subject, s.Cert.Issuer, s.Cert.NotAfter.UTC().Format("2006-01-02"), s.Fingerprint, len(s.Chain))
+	return nil
+}
+
+// keyPassword reads the password from a file (first line) or $VARDE_KEY_PASSWORD; passwords
+// stay off the command line, where ps would show them.
+func keyPassword(e *env, file string) ([]byte, error) {
+	if file == "" {
+		return []byte(e.getenv("VARDE_KEY_PASSWORD")), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("password file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return []byte(strings.TrimRight(line, "\r")), nil
+}

@@ -1,0 +1,310 @@
+// Package sign adds and checks the PAdES baseline B-B signature on varde's PDF reports:
+// a detached CMS (ETSI.CAdES.detached) embedded by an incremental update, so pdfsig, pdfcpu and
+// Acrobat can verify a report without varde. It also makes and loads the signing keys.
+package sign
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Options are the per-signature settings.
+type Options struct {
+	// Now is the clock for /M; default time.Now. Injected so reports are reproducible.
+	Now func() time.Time
+	// Name, Reason, Location and ContactInfo are optional /Sig entries.
+	Name, Reason, Location, ContactInfo string
+	// FieldName is the signature field's /T; default "varde-signature".
+	FieldName string
+	// TSAURL, when set, is an RFC 3161 time-stamp authority; the token becomes the
+	// signature time-stamp (unsigned attribute id-aa-signatureTimeStampToken).
+	TSAURL string
+	// HTTPClient talks to the TSA; default a client with a 30 s timeout.
+	HTTPClient *http.Client
+	// Logger is optional.
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.FieldName == "" {
+		o.FieldName = "varde-signature"
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Sign returns pdf with a signature appended as an incremental update; pdf itself is not modified.
+func Sign(ctx context.Context, pdf []byte, s *Signer, opts Options) ([]byte, error) {
+	if s == nil || s.Cert == nil || s.Key == nil {
+		return nil, errors.New("sign: no signer")
+	}
+	opts = opts.withDefaults()
+	f, err := parsePDF(pdf)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	catalog, err := f.object(f.root)
+	if err != nil {
+		return nil, fmt.Errorf("sign: catalog: %w", err)
+	}
+	if bytes.Contains(catalog, []byte("/AcroForm")) {
+		return nil, errors.New("sign: PDF already has an AcroForm (signed before?); not supported")
+	}
+	pageRef, page, err := f.firstPage(catalog)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	sigRef := objRef{num: f.size}
+	widgetRef := objRef{num: f.size + 1}
+	newPage, err := withAnnot(page, widgetRef)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	newCatalog := withEntry(catalog, fmt.Sprintf("/AcroForm <</Fields [%s] /SigFlags 3>>", widgetRef))
+	// ETSI.CAdES.detached is a PDF 2.0 (ISO 32000-2) SubFilter; for older files PAdES asks for the
+	// ESIC developer extension, and /Version lifts the header version without touching its bytes.
+	if !bytes.Contains(catalog, []byte("/Extensions")) {
+		newCatalog = withEntry(newCatalog, "/Extensions <</ESIC <</BaseVersion /1.7 /ExtensionLevel 2>>>>")
+	}
+	if !bytes.Contains(catalog, []byte("/Version")) && pdfVersionBelow17(pdf) {
+		newCatalog = withEntry(newCatalog, "/Version /1.7")
+	}
+
+	// Room for the CMS: certificates, attributes and signature, plus the TSA token when asked.
+	contentsLen := 4096
+	contentsLen += len(s.Cert.Raw)
+	for _, c := range s.Chain {
+		contentsLen += len(c.Raw)
+	}
+	if opts.TSAURL != "" {
+		contentsLen += 12288
+	}
+
+	var buf bytes.Buffer
+	buf.Grow(len(pdf) + 2*contentsLen + 2048)
+	buf.Write(pdf)
+	if pdf[len(pdf)-1] != '\n' {
+		buf.WriteByte('\n')
+	}
+	offsets := map[int]int{}
+	beginObj := func(r objRef) {
+		offsets[r.num] = buf.Len()
+		fmt.Fprintf(&buf, "%d %d obj\n", r.num, r.gen)
+	}
+
+	beginObj(sigRef)
+	buf.WriteString("<</Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached\n")
+	buf.WriteString("/ByteRange ")
+	byteRangePos := buf.Len()
+	const byteRangeWidth = 48
+	buf.WriteString("[" + strings.Repeat(" ", byteRangeWidth-2) + "]")
+	buf.WriteString("\n/Contents ")
+	contentsPos := buf.Len()
+	buf.WriteByte('<')
+	buf.Write(bytes.Repeat([]byte("0"), 2*contentsLen))
+	buf.WriteByte('>')
+	contentsEnd := buf.Len()
+	fmt.Fprintf(&buf, "\n/M %s", pdfString(pdfDate(opts.Now())))
+	for _, kv := range [][2]string{{"Name", opts.Name}, {"Reason", opts.Reason}, {"Location", opts.Location}, {"ContactInfo", opts.ContactInfo}} {
+		if kv[1] != "" {
+			fmt.Fprintf(&buf, "\n/%s %s", kv[0], pdfString(kv[1]))
+		}
+	}
+	buf.WriteString(">>\nendobj\n")
+
+	beginObj(widgetRef)
+	fmt.Fprintf(&buf, "<</Type /Annot /Subtype /Widget /FT /Sig /T %s /V %s /F 132 /P %s /Rect [0 0 0 0]>>\nendobj\n",
+		pdfString(opts.FieldName), sigRef, pageRef)
+
+	beginObj(f.root)
+	buf.Write(newCatalog)
+	buf.WriteString("\nendobj\n")
+	beginObj(pageRef)
+	buf.Write(newPage)
+	buf.WriteString("\nendobj\n")
+
+	xrefPos := buf.Len()
+	buf.WriteString("xref\n0 1\n0000000000 65535 f \n")
+	for _, r := range slices.Sorted(maps.Keys(offsets)) {
+		gen := 0
+		if r == f.root.num {
+			gen = f.root.gen
+		} else if r == pageRef.num {
+			gen = pageRef.gen
+		}
+		fmt.Fprintf(&buf, "%d 1\n%010d %05d n \n", r, offsets[r], gen)
+	}
+	trailer := fmt.Sprintf("trailer\n<</Size %d /Root %s", f.size+2, f.root)
+	if f.info != "" {
+		trailer += " " + f.info
+	}
+	if f.id != "" {
+		trailer += " " + f.id
+	}
+	trailer += fmt.Sprintf(" /Prev %d>>\nstartxref\n%d\n%%%%EOF\n", f.startxref, xrefPos)
+	buf.WriteString(trailer)
+
+	out := buf.Bytes()
+	br := fmt.Sprintf("[0 %d %d %d]", contentsPos, contentsEnd, len(out)-contentsEnd)
+	if len(br) > byteRangeWidth {
+		return nil, errors.New("sign: byte range does not fit its placeholder")
+	}
+	copy(out[byteRangePos:], br+strings.Repeat(" ", byteRangeWidth-len(br)))
+
+	h := sha256.New()
+	h.Write(out[:contentsPos])
+	h.Write(out[contentsEnd:])
+	digest := h.Sum(nil)
+
+	cms, err := newCMS(s, digest)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	var token []byte
+	if opts.TSAURL != "" {
+		token, err = fetchTimestamp(ctx, opts.HTTPClient, opts.TSAURL, cms.signature)
+		if err != nil {
+			return nil, fmt.Errorf("sign: time-stamp from %s: %w", opts.TSAURL, err)
+		}
+	}
+	der, err := cms.finish(token)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	if len(der) > contentsLen {
+		return nil, fmt.Errorf("sign: CMS is %d bytes, more than the %d reserved", len(der), contentsLen)
+	}
+	hex.Encode(out[contentsPos+1:], der)
+	opts.Logger.Debug("signed PDF", "bytes", len(out), "cms_bytes", len(der), "timestamped", token != nil)
+	return out, nil
+}
+
+// SignFile signs the PDF at in and writes the result to out (which may be in) through a
+// temporary file in out's directory that is renamed into place, so no partial PDF is left.
+func SignFile(ctx context.Context, in, out string, s *Signer, opts Options) error {
+	pdf, err := os.ReadFile(in)
+	if err != nil {
+		return fmt.Errorf("sign: read input: %w", err)
+	}
+	signed, err := Sign(ctx, pdf, s, opts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	return writeAtomic(out, signed)
+}
+
+func writeAtomic(path string, data []byte) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("sign: create temp file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("sign: write %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("sign: sync %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("sign: close %s: %w", tmp.Name(), err)
+	}
+	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("sign: chmod %s: %w", tmp.Name(), err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("sign: rename to %s: %w", path, err)
+	}
+	return nil
+}
+
+// pdfVersionBelow17 reads the header version, %PDF-1.x.
+func pdfVersionBelow17(pdf []byte) bool {
+	return len(pdf) > 8 && pdf[5] == '1' && pdf[6] == '.' && pdf[7] >= '0' && pdf[7] < '7'
+}
+
+// pdfDate formats t as a PDF date string, D:YYYYMMDDHHmmSS+HH'mm'.
+func pdfDate(t time.Time) string {
+	_, off := t.Zone()
+	sign := '+'
+	if off < 0 {
+		sign, off = '-', -off
+	}
+	return fmt.Sprintf("D:%s%c%02d'%02d'", t.Format("20060102150405"), sign, off/3600, off%3600/60)
+}
+
+// parsePDFDate reads D:YYYYMMDDHHmmSS with an optional Z or +HH'mm' offset.
+func parsePDFDate(s string) (time.Time, error) {
+	s = strings.TrimPrefix(s, "D:")
+	if len(s) < 14 {
+		return time.Time{}, fmt.Errorf("PDF date %q too short", s)
+	}
+	t, err := time.Parse("20060102150405", s[:14])
+	if err != nil {
+		return time.Time{}, fmt.Errorf("PDF date %q: %w", s, err)
+	}
+	rest := s[14:]
+	if rest == "" || rest[0] == 'Z' {
+		return t, nil
+	}
+	var hh, mm int
+	if _, err := fmt.Sscanf(strings.ReplaceAll(rest[1:], "'", " "), "%d %d", &hh, &mm); err != nil {
+		return time.Time{}, fmt.Errorf("PDF date %q: bad offset", s)
+	}
+	off := hh*3600 + mm*60
+	if rest[0] == '-' {
+		off = -off
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, time.FixedZone("", off)), nil
+}
+
+// pdfString writes s as a PDF literal string; non-ASCII text becomes UTF-16BE with a BOM.
+func pdfString(s string) string {
+	ascii := true
+	for _, r := range s {
+		if r > 126 || r < 32 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		r := strings.NewReplacer(`\`, `\\`, `(`, `\(`, `)`, `\)`)
+		return "(" + r.Replace(s) + ")"
+	}
+	var b strings.Builder
+	b.WriteString("<FEFF")
+	for _, r := range s {
+		if r > 0xFFFF {
+			r1, r2 := 0xD800+((r-0x10000)>>10), 0xDC00+((r-0x10000)&0x3FF)
+			fmt.Fprintf(&b, "%04X%04X", r1, r2)
+			continue
+		}
+		fmt.Fprintf(&b, "%04X", r)
+	}
+	b.WriteString(">")
+	return b.String()
+}

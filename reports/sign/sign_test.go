@@ -1,0 +1,297 @@
+package sign
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/digitorus/timestamp"
+	"github.com/go-pdf/fpdf"
+	"golang.org/x/image/font/gofont/goregular"
+)
+
+const norwegian = "Datatilsynet: personopplysninger blir i Norge — æøå ÆØÅ"
+
+var fixedNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+func clock() time.Time { return fixedNow }
+
+// testPDF makes a small two-page report with Norwegian text in an embedded UTF-8 font.
+func testPDF(t *testing.T) []byte {
+	t.Helper()
+	p := fpdf.New("P", "mm", "A4", "")
+	p.SetCreationDate(fixedNow)
+	p.SetModificationDate(fixedNow)
+	p.AddUTF8FontFromBytes("go", "", goregular.TTF)
+	for i := 0; i < 2; i++ {
+		p.AddPage()
+		p.SetFont("go", "", 14)
+		p.Cell(0, 10, norwegian)
+	}
+	var b bytes.Buffer
+	if err := p.Output(&b); err != nil {
+		t.Fatalf("fpdf: %v", err)
+	}
+	return b.Bytes()
+}
+
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not installed (Makefile APT_PACKAGES must install it)", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+}
+
+func runTool(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+type keys struct {
+	dir    string
+	signer *Signer
+	roots  *x509.CertPool
+}
+
+func newKeys(t *testing.T, cfg KeysConfig) keys {
+	t.Helper()
+	dir := t.TempDir()
+	cfg.Now = clock
+	if _, err := InitKeys(context.Background(), dir, cfg); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadPEM(filepath.Join(dir, SignerFile), filepath.Join(dir, SignerKeyFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := LoadCertPool(filepath.Join(dir, CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys{dir: dir, signer: s, roots: roots}
+}
+
+func signTo(t *testing.T, k keys, opts Options) string {
+	t.Helper()
+	in := filepath.Join(t.TempDir(), "report.pdf")
+	if err := os.WriteFile(in, testPDF(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(filepath.Dir(in), "signed.pdf")
+	if opts.Now == nil {
+		opts.Now = clock
+	}
+	if err := SignFile(context.Background(), in, out, k.signer, opts); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestSignedReportVerifiesWithStandardTools(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		rsa  bool
+	}{{"ecdsa", false}, {"rsa", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			needTool(t, "pdfsig")
+			needTool(t, "qpdf")
+			needTool(t, "certutil")
+			needTool(t, "pdftotext")
+			k := newKeys(t, KeysConfig{RSA: tc.rsa})
+			out := signTo(t, k, Options{Reason: "Kvartalsrapport æøå", Location: "Oslo"})
+
+			r, err := VerifyFile(context.Background(), out, k.roots)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.Valid() || !r.CoversWholeFile || !r.ChainTrusted || !r.DigestValid || !r.SignatureValid {
+				t.Fatalf("Verify: %+v", r)
+			}
+			if r.Fingerprint != k.signer.Fingerprint || !r.SigningTime.Equal(fixedNow) || r.TimestampPresent {
+				t.Fatalf("Verify: %+v, want fingerprint %s time %s", r, k.signer.Fingerprint, fixedNow)
+			}
+
+			sig := runTool(t, "pdfsig", out)
+			for _, want := range []string{"Signature is Valid.", "Total document signed", "ETSI.CAdES.detached"} {
+				if !strings.Contains(sig, want) {
+					t.Errorf("pdfsig output lacks %q:\n%s", want, sig)
+				}
+			}
+			nss := t.TempDir()
+			runTool(t, "certutil", "-N", "-d", "sql:"+nss, "--empty-password")
+			runTool(t, "certutil", "-A", "-d", "sql:"+nss, "-n", "ca", "-t", "CT,C,C", "-i", filepath.Join(k.dir, CAFile))
+			sig = runTool(t, "pdfsig", "-nssdir", "sql:"+nss, out)
+			if !strings.Contains(sig, "Certificate is Trusted.") || !strings.Contains(sig, "Signature is Valid.") {
+				t.Errorf("pdfsig with CA:\n%s", sig)
+			}
+			runTool(t, "qpdf", "--check", out)
+			text := runTool(t, "pdftotext", out, "-")
+			if !strings.Contains(text, norwegian) {
+				t.Errorf("pdftotext lost the Norwegian text:\n%s", text)
+			}
+		})
+	}
+}
+
+func TestTamperedReportFails(t *testing.T) {
+	t.Parallel()
+	needTool(t, "pdfsig")
+	k := newKeys(t, KeysConfig{})
+	out := signTo(t, k, Options{})
+	pdf, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(pdf, []byte("/MediaBox"))
+	if i < 0 {
+		t.Fatal("no /MediaBox in test PDF")
+	}
+	bad := bytes.Clone(pdf)
+	bad[i+1] = 'N' // /MediaBox -> /NediaBox: one byte inside the signed range
+	tampered := filepath.Join(t.TempDir(), "tampered.pdf")
+	if err := os.WriteFile(tampered, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s := runTool(t, "pdfsig", tampered); !strings.Contains(s, "Digest Mismatch.") {
+		t.Errorf("pdfsig on tampered file:\n%s", s)
+	}
+	r, err := Verify(bad, k.roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Valid() || r.DigestValid || !strings.Contains(strings.Join(r.Errors, ";"), "digest mismatch") {
+		t.Fatalf("tampered: %+v", r)
+	}
+
+	appended := append(bytes.Clone(pdf), []byte("\n% appended after signing\n")...)
+	r, err = Verify(appended, k.roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Valid() || !r.ModifiedAfterSigning || r.CoversWholeFile || !r.DigestValid {
+		t.Fatalf("appended: %+v", r)
+	}
+	if !strings.Contains(r.Errors[0], "modified after signing") {
+		t.Fatalf("appended: errors %q", r.Errors)
+	}
+
+	// A different CA does not make the chain trusted.
+	other := newKeys(t, KeysConfig{})
+	r, err = Verify(pdf, other.roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Valid() || r.ChainTrusted || !r.DigestValid || !r.SignatureValid {
+		t.Fatalf("foreign CA: %+v", r)
+	}
+}
+
+// tsaServer is an RFC 3161 time-stamp authority in the test process.
+func tsaServer(t *testing.T) (*httptest.Server, *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eku, _ := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
+	tmpl := &x509.Certificate{
+		SerialNumber:    big.NewInt(7),
+		Subject:         pkix.Name{CommonName: "test TSA"},
+		NotBefore:       fixedNow.Add(-time.Hour),
+		NotAfter:        fixedNow.Add(24 * time.Hour),
+		KeyUsage:        x509.KeyUsageDigitalSignature,
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		req, err := timestamp.ParseRequest(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		ts := timestamp.Timestamp{
+			HashAlgorithm:     req.HashAlgorithm,
+			HashedMessage:     req.HashedMessage,
+			Time:              fixedNow.Add(time.Second),
+			Nonce:             req.Nonce,
+			Policy:            asn1.ObjectIdentifier{1, 2, 3, 4, 1},
+			Ordering:          false,
+			Qualified:         false,
+			AddTSACertificate: req.Certificates,
+		}
+		resp, err := ts.CreateResponseWithOpts(cert, key, crypto.SHA256)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/timestamp-reply")
+		w.Write(resp)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, cert
+}
+
+func TestSignatureTimestamp(t *testing.T) {
+	t.Parallel()
+	srv, _ := tsaServer(t)
+	k := newKeys(t, KeysConfig{})
+	out := signTo(t, k, Options{TSAURL: srv.URL, HTTPClient: srv.Client()})
+	r, err := VerifyFile(context.Background(), out, k.roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Valid() || !r.TimestampPresent || !r.TimestampTime.Equal(fixedNow.Add(time.Second)) {
+		t.Fatalf("timestamped: %+v", r)
+	}
+	if _, err := exec.LookPath("pdfsig"); err == nil {
+		if s := runTool(t, "pdfsig", out); !strings.Contains(s, "Signature is Valid.") {
+			t.Errorf("pdfsig on timestamped file:\n%s", s)
+		}
+	}
+
+	// A TSA that fails leaves no output file.
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer bad.Close()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.pdf")
+	os.WriteFile(in, testPDF(t), 0o644)
+	err = SignFile(context.Background(), in, filepath.Join(dir, "out.pdf"), k.signer, Options{TSAURL: bad.URL})
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("failing TSA: err %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("files left behind after failure: %v", entries)
+	}
+}
