@@ -23,7 +23,9 @@ test: deps
 
 # Short, bounded fuzzing of the parsers that read untrusted files.
 fuzz:
-	@true
+	$(GO) test -run='^$$' -fuzz='^FuzzNginx$$' -fuzztime=$(FUZZTIME) ./guest/nginxconf
+	$(GO) test -run='^$$' -fuzz='^FuzzMyCnf$$' -fuzztime=$(FUZZTIME) ./guest/mycnf
+	$(GO) test -run='^$$' -fuzz='^FuzzXenCfg$$' -fuzztime=$(FUZZTIME) ./guest/xencfg
 
 demo: deps build
 	@bash demo/run

@@ -34,6 +34,7 @@ var commands = map[string]command{
 	"version": {cmdVersion, "print the tool, schema and rules versions"},
 	"db":      {cmdDB, "database: migrate, status, start, stop"},
 	"verify":  {cmdVerify, "recompute an audit's evidence hash chain"},
+	"guest":   {cmdGuest, "guest tuning checks: collect a snapshot, check a VM"},
 }
 
 // usageError marks errors caused by how varde was called; main exits 2 for them.
