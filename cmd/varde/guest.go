@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/varde/varde/job"
+	"github.com/varde/varde/storage"
 	"os"
 	"path/filepath"
 	"time"
@@ -74,6 +76,8 @@ func cmdGuestCheck(ctx context.Context, e *env, args []string) error {
 	ioMiB := fs.Int64("io-size", 1024, "MiB to write at most in the direct-I/O test")
 	noIO := fs.Bool("no-io", false, "skip the direct-I/O measurement")
 	interval := fs.Duration("steal-interval", 2*time.Second, "time between the two /proc/stat samples (live)")
+	var sf storeFlags
+	sf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -105,7 +109,14 @@ func cmdGuestCheck(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("guest check: %w", err)
 	}
 	if *asJSON {
-		return rep.WriteJSON(e.stdout)
+		err = rep.WriteJSON(e.stdout)
+	} else {
+		err = rep.WriteTable(e.stdout)
 	}
-	return rep.WriteTable(e.stdout)
+	if err != nil || !sf.store {
+		return err
+	}
+	return e.storeEvidence(ctx, sf, "", func(s *storage.Store, id int64) error {
+		return s.AppendCheckResults(ctx, id, job.CheckRecords(rep))
+	})
 }

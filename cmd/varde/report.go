@@ -16,8 +16,9 @@ import (
 
 // reportCommands are the words after "varde report".
 var reportCommands = map[string]func(ctx context.Context, e *env, args []string) error{
-	"verify": cmdReportVerify,
-	"sign":   cmdReportSign,
+	"verify":   cmdReportVerify,
+	"sign":     cmdReportSign,
+	"generate": cmdReportGenerate,
 }
 
 func cmdReport(ctx context.Context, e *env, args []string) error {

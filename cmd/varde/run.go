@@ -29,12 +29,15 @@ type command struct {
 
 // commands is the subcommand table. Groups ("db", "guest", ...) dispatch on their own second word.
 var commands = map[string]command{
-	"keys":    {cmdKeys, "report signing keys: init a CA and signer, show a key file"},
-	"report":  {cmdReport, "signed PDF reports: verify, sign"},
-	"version": {cmdVersion, "print the tool, schema and rules versions"},
-	"db":      {cmdDB, "database: migrate, status, start, stop"},
-	"verify":  {cmdVerify, "recompute an audit's evidence hash chain"},
-	"guest":   {cmdGuest, "guest tuning checks: collect a snapshot, check a VM"},
+	"keys":      {cmdKeys, "report signing keys: init a CA and signer, show a key file"},
+	"report":    {cmdReport, "signed PDF reports: generate, verify, sign"},
+	"version":   {cmdVersion, "print the tool, schema and rules versions"},
+	"db":        {cmdDB, "database: migrate, status, start, stop"},
+	"verify":    {cmdVerify, "recompute an audit's evidence hash chain"},
+	"audit":     {cmdAudit, "run an audit from a config; list and show stored audits"},
+	"guest":     {cmdGuest, "guest tuning checks: collect a snapshot, check a VM"},
+	"probe":     {cmdProbe, "measure ICMP echo and TCP handshake latency to targets"},
+	"residency": {cmdResidency, "judge where data stores are against EEA and adequacy rules"},
 }
 
 // usageError marks errors caused by how varde was called; main exits 2 for them.

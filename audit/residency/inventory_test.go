@@ -1,0 +1,101 @@
+package residency
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestExtractHosts(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string][]string{
+		"postgres://app:secret@db1.example.no:5432/app?sslmode=verify-full": {"db1.example.no"},
+		"postgresql://db1.example.no:5432,db2.example.no:5433/app":          {"db1.example.no", "db2.example.no"},
+		"mysql://user@mysql.example.com/shop":                               {"mysql.example.com"},
+		"https://backups.s3.eu-north-1.amazonaws.com/prefix/":               {"backups.s3.eu-north-1.amazonaws.com"},
+		"DB.Example.NO.":                  {"db.example.no"},
+		"db.example.no:5432":              {"db.example.no"},
+		"192.0.2.10":                      {"192.0.2.10"},
+		"[2001:db8::1]:5432":              {"2001:db8::1"},
+		"2001:db8::1":                     {"2001:db8::1"},
+		"postgres://[2001:db8::2]:5432/x": {"2001:db8::2"},
+	} {
+		got, err := ExtractHosts(in)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("ExtractHosts(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"file:///var/db", "db example", "postgres://", "ex!ample.com"} {
+		if got, err := ExtractHosts(bad); err == nil {
+			t.Errorf("ExtractHosts(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+func TestLoadSampleInventory(t *testing.T) {
+	t.Parallel()
+	inv, err := LoadInventory(filepath.Join("testdata", "sample-inventory.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Stores) < 7 {
+		t.Fatalf("%d stores, want at least 7", len(inv.Stores))
+	}
+	for _, s := range inv.Stores {
+		if !strings.HasPrefix(s.Pos, filepath.Join("testdata", "sample-inventory.yaml")+":") || len(s.Hosts) == 0 {
+			t.Errorf("store %+v", s)
+		}
+	}
+}
+
+func TestInventoryErrorsNameFileAndLine(t *testing.T) {
+	t.Parallel()
+	const head = "version: 1\nstores:\n"
+	const good = "  - name: a\n    host: db.example.no\n    kind: postgres\n    purpose: accounts\n    data_category: ordinary\n    role: controller\n"
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"unknown field", head + good + "    colour: blue\n", "inv.yaml:9: store: unknown field \"colour\""},
+		{"unknown top field", "verison: 1\nstores: []\n", "inv.yaml:1: inventory: unknown field \"verison\""},
+		{"bad category", head + strings.Replace(good, "ordinary", "secret", 1), "inv.yaml:7: store \"a\": data_category \"secret\""},
+		{"bad role", head + strings.Replace(good, "controller", "owner", 1), "inv.yaml:8: store \"a\": role \"owner\""},
+		{"missing field", head + strings.Replace(good, "    purpose: accounts\n", "", 1), "inv.yaml:3: store: missing required field \"purpose\""},
+		{"host and url", head + good + "    url: postgres://x/y\n", "inv.yaml:9: store \"a\": give host or url, not both"},
+		{"bad host", head + strings.Replace(good, "db.example.no", "db example", 1), "inv.yaml:4: store \"a\": host \"db example\""},
+		{"mechanism without reference", head + good + "    transfer_mechanism:\n      type: sccs\n", "inv.yaml:10: store \"a\": transfer_mechanism sccs needs a reference"},
+		{"bad mechanism", head + good + "    transfer_mechanism:\n      type: consent\n      reference: x\n", "inv.yaml:10: store \"a\": transfer_mechanism type \"consent\""},
+		{"mechanism unknown field", head + good + "    transfer_mechanism:\n      type: sccs\n      ref: x\n", "inv.yaml:11: store \"a\": transfer_mechanism: unknown field \"ref\""},
+		{"duplicate name", head + good + good, "inv.yaml:9: store \"a\": name already used at inv.yaml:3"},
+		{"syntax", head + "  - name: [\n", "inv.yaml: yaml: line"},
+		{"empty", "", "inv.yaml: empty inventory"},
+		{"no stores", "stores: []\n", "inv.yaml:1: stores: the list is empty"},
+		{"unknown recipient", head + good + "    recipient: WHO\n", "inv.yaml:9: store \"a\": recipient \"WHO\""},
+	} {
+		_, err := ParseInventory("inv.yaml", []byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestLoadInventoryMissingFile(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := LoadInventory(p)
+	if err == nil || !strings.Contains(err.Error(), p) || !os.IsNotExist(unwrapAll(err)) {
+		t.Fatalf("LoadInventory(missing) = %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		type unwrapper interface{ Unwrap() error }
+		u, ok := err.(unwrapper)
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}

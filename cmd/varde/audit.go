@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/varde/varde/job"
+	"github.com/varde/varde/reports/sign"
+)
+
+func cmdAudit(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usagef("audit: want a subcommand: run, list or show")
+	}
+	switch args[0] {
+	case "run":
+		return cmdAuditRun(ctx, e, args[1:])
+	case "list":
+		return cmdAuditList(ctx, e, args[1:])
+	case "show":
+		return cmdAuditShow(ctx, e, args[1:])
+	}
+	return usagef("audit: unknown subcommand %q (want run, list or show)", args[0])
+}
+
+func cmdAuditRun(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "audit run")
+	cfgPath := fs.String("config", "", "audit configuration (YAML, required)")
+	outDir := fs.String("out", "", "directory for the signed PDFs (default: output_dir of the config)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *cfgPath == "" {
+		return usagef("audit run: --config FILE is required")
+	}
+	cfg, err := job.LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *outDir != "" {
+		cfg.OutputDir = *outDir
+	}
+	s, err := e.openStore(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	res, err := job.Run(ctx, cfg, job.Options{Store: s, Logger: e.logger,
+		Progress: func(msg string) { fmt.Fprintln(e.stderr, "varde:", msg) }})
+	if res == nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "audit %d %s\n", res.AuditID, res.Status)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	for _, st := range res.Steps {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", st.Step, st.Status, st.Message)
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "evidence chain: %d rows, head %x\n", res.Chain.Rows, res.Chain.Head)
+	for _, r := range res.Reports {
+		fmt.Fprintf(e.stdout, "report %s: %s (sha256 %s)\n", r.Kind, r.Path, r.SHA256)
+	}
+	fmt.Fprintf(e.stdout, "verify: varde verify --audit %d; pdfsig FILE.pdf\n", res.AuditID)
+	if err != nil {
+		return err
+	}
+	for _, st := range res.Steps {
+		if st.Status == "failed" {
+			return fmt.Errorf("audit %d: step %s failed: %s", res.AuditID, st.Step, st.Message)
+		}
+	}
+	return nil
+}
+
+func cmdAuditList(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "audit list")
+	asJSON := fs.Bool("json", false, "print JSON lines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	s, err := e.openStore(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	as, err := s.ListAudits(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		for _, a := range as {
+			if err := enc.Encode(a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tORGANISATION\tSTATUS\tSTARTED\tEVIDENCE ROWS")
+	for _, a := range as {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\n", a.ID, a.Kind, a.Organisation, a.Status,
+			a.StartedAt.Local().Format(time.DateTime), a.ChainLength)
+	}
+	return tw.Flush()
+}
+
+func parseAuditID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usagef("audit ID %q: want a positive number", s)
+	}
+	return id, nil
+}
+
+func cmdAuditShow(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "audit show")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("audit show: want exactly one audit ID")
+	}
+	id, err := parseAuditID(pos[0])
+	if err != nil {
+		return err
+	}
+	s, err := e.openStore(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	a, err := s.GetAudit(ctx, id)
+	if err != nil {
+		return err
+	}
+	steps, err := s.Steps(ctx, id)
+	if err != nil {
+		return err
+	}
+	reps, err := s.Reports(ctx, id)
+	if err != nil {
+		return err
+	}
+	fs2, err := s.Findings(ctx, id)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(e.stdout).Encode(map[string]any{"audit": a, "steps": steps, "reports": reps, "findings": fs2})
+	}
+	fmt.Fprintf(e.stdout, "audit %d: %s for %s, %s\n", a.ID, a.Kind, a.Organisation, a.Status)
+	if a.PeriodStart != nil && a.PeriodEnd != nil {
+		fmt.Fprintf(e.stdout, "period: %s .. %s\n", a.PeriodStart.Format(time.DateOnly), a.PeriodEnd.Format(time.DateOnly))
+	}
+	fmt.Fprintf(e.stdout, "tool %s, rules %s; evidence chain %d rows, head %x\n", a.ToolVersion, a.RulesVersion, a.ChainLength, a.ChainHead)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	for _, st := range steps {
+		fmt.Fprintf(tw, "step\t%s\t%s\t%s\n", st.Step, st.Status, st.Message)
+	}
+	counts := map[string]int{}
+	for _, f := range fs2 {
+		counts[f.Severity]++
+	}
+	fmt.Fprintf(tw, "findings\t%d\tcritical %d, high %d, medium %d, low %d, info %d\t\n", len(fs2),
+		counts["critical"], counts["high"], counts["medium"], counts["low"], counts["info"])
+	for _, r := range reps {
+		fmt.Fprintf(tw, "report\t%s\t%s\tsha256 %s, signer %s\n", r.Kind, r.Path, r.SHA256, r.SignerFingerprint)
+	}
+	return tw.Flush()
+}
+
+// cmdReportGenerate makes signed PDFs of a stored audit, from what storage holds.
+func cmdReportGenerate(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "report generate")
+	auditID := fs.Int64("audit", 0, "audit ID (required)")
+	kind := fs.String("kind", "", "compliance or sales (default: both)")
+	outDir := fs.String("out", "out", "directory for the PDFs")
+	keysDir := fs.String("keys-dir", "", "directory made by varde keys init (signer.pem, signer-key.pem)")
+	certPath := fs.String("cert", "", "signer certificate PEM (with chain) or PKCS#12 file")
+	keyPath := fs.String("key", "", "private key PEM file (default: in --cert)")
+	pwFile := fs.String("password-file", "", "file holding the key or PKCS#12 password (default $VARDE_KEY_PASSWORD)")
+	tsa := fs.String("tsa", "", "RFC 3161 time-stamp authority URL (optional)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *auditID <= 0 {
+		return usagef("report generate: --audit ID is required (a positive number)")
+	}
+	kinds := []string{job.ReportCompliance, job.ReportSales}
+	switch *kind {
+	case "":
+	case job.ReportCompliance, job.ReportSales:
+		kinds = []string{*kind}
+	default:
+		return usagef("report generate: --kind %q: want compliance or sales", *kind)
+	}
+	if *keysDir != "" && *certPath == "" {
+		*certPath, *keyPath = *keysDir+"/"+sign.SignerFile, *keysDir+"/"+sign.SignerKeyFile
+	}
+	if *certPath == "" {
+		return usagef("report generate: give --keys-dir or --cert to sign with")
+	}
+	pw, err := keyPassword(e, *pwFile)
+	if err != nil {
+		return err
+	}
+	signer, err := sign.Load(*certPath, *keyPath, pw)
+	if err != nil {
+		return fmt.Errorf("report generate: %w", err)
+	}
+	s, err := e.openStore(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	reps, err := job.GenerateReports(ctx, s, *auditID, kinds, signer, *outDir, nil, *tsa)
+	for _, r := range reps {
+		fmt.Fprintf(e.stdout, "report %s: %s (sha256 %s)\n", r.Kind, r.Path, r.SHA256)
+	}
+	return err
+}

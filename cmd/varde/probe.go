@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"github.com/varde/varde/job"
+	"github.com/varde/varde/storage"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/varde/varde/probes"
+)
+
+// cmdProbe measures ICMP echo and TCP handshake latency to targets and prints a summary or JSON lines.
+func cmdProbe(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "probe")
+	host, _ := os.Hostname()
+	vantage := fs.String("vantage", host, "vantage `name` recorded in results")
+	doICMP := fs.Bool("icmp", false, "ICMP echo (the default when neither --icmp nor --tcp is given)")
+	tcpPort := fs.Int("tcp", 0, "TCP handshake to `PORT` (a target's own host:port wins)")
+	count := fs.Int("count", 5, "echoes or handshakes per target and kind")
+	tcpCount := fs.Int("tcp-count", 0, "handshakes per target when it should differ from --count (with --icmp and --tcp)")
+	var sf storeFlags
+	sf.register(fs)
+	interval := fs.Duration("interval", time.Second, "time between samples to one target")
+	timeout := fs.Duration("timeout", time.Second, "per-sample timeout")
+	targetsFile := fs.String("targets", "", "read targets from `FILE` (- for stdin), one per line, # comments")
+	asJSON := fs.Bool("json", false, "print JSON lines, one per target and kind")
+	engine := fs.String("icmp-engine", string(probes.ICMPShared), "ICMP path: shared (kernel timestamps, one socket) or pro-bing")
+	maxSockets := fs.Int("max-sockets", 512, "at most this many TCP connects (or pro-bing pingers) at once")
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: varde probe [--vantage NAME] [--icmp] [--tcp PORT] [--count N] [--interval D] [--timeout D] [--targets FILE|-] [--json] TARGET...")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		if err == errHelpShown {
+			return nil
+		}
+		return err
+	}
+	tcpSet := false
+	fs.Visit(func(f *flagValue) {
+		if f.Name == "tcp" {
+			tcpSet = true
+		}
+	})
+	cfg := probes.Config{
+		Vantage:    *vantage,
+		ICMP:       *doICMP || !tcpSet,
+		TCP:        tcpSet,
+		Count:      *count,
+		Interval:   *interval,
+		Timeout:    *timeout,
+		MaxSockets: *maxSockets,
+		ICMPEngine: probes.ICMPEngine(*engine),
+		Logger:     e.logger,
+	}
+	if tcpSet {
+		if *tcpPort < 1 || *tcpPort > 65535 {
+			return usagef("probe: --tcp %d: port out of range 1-65535", *tcpPort)
+		}
+		cfg.TCPPort = uint16(*tcpPort)
+	}
+	if *count < 1 {
+		return usagef("probe: --count %d: must be at least 1", *count)
+	}
+	if *tcpCount < 0 {
+		return usagef("probe: --tcp-count %d: must not be negative", *tcpCount)
+	}
+	if *interval < 0 {
+		return usagef("probe: --interval %v: must not be negative", *interval)
+	}
+	if *timeout < 0 {
+		return usagef("probe: --timeout %v: must not be negative", *timeout)
+	}
+	if err := cfg.Validate(); err != nil {
+		return usagef("probe: %v", err)
+	}
+
+	var targets []probes.Target
+	if *targetsFile != "" {
+		var r io.Reader
+		name := *targetsFile
+		if name == "-" {
+			r, name = os.Stdin, "stdin"
+		} else {
+			f, err := os.Open(name)
+			if err != nil {
+				return fmt.Errorf("probe: targets file: %w", err)
+			}
+			defer f.Close()
+			r = f
+		}
+		ts, err := probes.ParseTargets(r, name)
+		if err != nil {
+			return fmt.Errorf("probe: %w", err)
+		}
+		targets = append(targets, ts...)
+	}
+	for _, a := range fs.Args() {
+		t, err := probes.ParseTarget(a)
+		if err != nil {
+			return usagef("probe: %v", err)
+		}
+		targets = append(targets, t)
+	}
+	if len(targets) == 0 {
+		return usagef("probe: no targets (give TARGET arguments or --targets FILE)")
+	}
+
+	// A progress bar only for a person watching a sweep that takes a while.
+	expected := time.Duration(*count-1)**interval + *timeout
+	if f, ok := e.stderr.(*os.File); ok && isTerminal(f) && expected > 3*time.Second {
+		bar := &progressBar{w: e.stderr}
+		cfg.Progress = bar.update
+		defer bar.clear()
+	}
+
+	results, err := sweep(ctx, cfg, *tcpCount, targets)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	write := writeProbeTable
+	if *asJSON {
+		write = writeProbeJSON
+	}
+	if err := write(e.stdout, results); err != nil {
+		return err
+	}
+	if sf.store {
+		if err := e.storeEvidence(ctx, sf, "", func(s *storage.Store, id int64) error {
+			return job.StoreProbeResults(ctx, s, id, results)
+		}); err != nil {
+			return err
+		}
+	}
+	// Like fping, the exit status tells a script whether anything answered.
+	for _, r := range results {
+		if r.Stats.Received > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("probe: no reply from any of %d targets", len(targets))
+}
+
+// sweep runs one sweep, or with a separate TCP count an ICMP and a TCP sweep at the same time, and returns
+// the results in target order with ICMP before TCP, as one sweep would.
+func sweep(ctx context.Context, cfg probes.Config, tcpCount int, targets []probes.Target) ([]probes.Result, error) {
+	if !cfg.ICMP || !cfg.TCP || tcpCount == 0 || tcpCount == cfg.Count {
+		return probes.Sweep(ctx, cfg, targets)
+	}
+	icmp, tcp := cfg, cfg
+	icmp.TCP, tcp.ICMP, tcp.Count = false, false, tcpCount
+	if cfg.Progress != nil {
+		// The bar follows the longer ICMP sweep.
+		tcp.Progress = nil
+	}
+	var tcpRes []probes.Result
+	var tcpErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tcpRes, tcpErr = probes.Sweep(ctx, tcp, targets)
+	}()
+	icmpRes, err := probes.Sweep(ctx, icmp, targets)
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	if tcpErr != nil {
+		return nil, tcpErr
+	}
+	out := make([]probes.Result, 0, len(icmpRes)+len(tcpRes))
+	for i := range icmpRes {
+		out = append(out, icmpRes[i])
+		if i < len(tcpRes) {
+			out = append(out, tcpRes[i])
+		}
+	}
+	return out, nil
+}
+
+type flagValue = flag.Flag
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+type progressBar struct {
+	w     io.Writer
+	drawn bool
+	last  int
+}
+
+func (p *progressBar) update(done, total int) {
+	if total == 0 || (p.drawn && done == p.last) {
+		return
+	}
+	p.last = done
+	const width = 40
+	n := done * width / total
+	fmt.Fprintf(p.w, "\r[%s%s] %d/%d samples", strings.Repeat("#", n), strings.Repeat(".", width-n), done, total)
+	p.drawn = true
+}
+
+func (p *progressBar) clear() {
+	if p.drawn {
+		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", 70))
+	}
+}
+
+// probeJSON is the JSON-lines form of a probes.Result; the field list is the contract in probe-json.md.
+type probeJSON struct {
+	Vantage    string       `json:"vantage"`
+	Target     string       `json:"target"`
+	Address    string       `json:"address"`
+	Kind       string       `json:"kind"`
+	Port       int          `json:"port"`
+	Started    string       `json:"started"`
+	Failure    string       `json:"failure"`
+	Error      string       `json:"error"`
+	Sent       int          `json:"sent"`
+	Received   int          `json:"received"`
+	Duplicates int          `json:"duplicates"`
+	LossPct    float64      `json:"loss_pct"`
+	MinMS      *float64     `json:"min_ms"`
+	MedianMS   *float64     `json:"median_ms"`
+	MeanMS     *float64     `json:"mean_ms"`
+	P95MS      *float64     `json:"p95_ms"`
+	MaxMS      *float64     `json:"max_ms"`
+	MdevMS     *float64     `json:"mdev_ms"`
+	JitterMS   *float64     `json:"jitter_ms"`
+	Samples    []sampleJSON `json:"samples"`
+}
+
+type sampleJSON struct {
+	Seq         int      `json:"seq"`
+	SentAt      string   `json:"sent_at"`
+	RTTMS       float64  `json:"rtt_ms"`
+	Received    bool     `json:"received"`
+	Duplicate   int      `json:"duplicate"`
+	Failure     string   `json:"failure"`
+	KernelRTTMS *float64 `json:"kernel_rtt_ms,omitempty"`
+	SYNRetrans  *bool    `json:"syn_retrans,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+func msPtr(d time.Duration, ok bool) *float64 {
+	if !ok {
+		return nil
+	}
+	v := ms(d)
+	return &v
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func writeProbeJSON(w io.Writer, results []probes.Result) error {
+	enc := json.NewEncoder(w)
+	for _, r := range results {
+		ok := r.Stats.Received > 0
+		addr := ""
+		if r.Address.IsValid() {
+			addr = r.Address.String()
+		}
+		j := probeJSON{
+			Vantage: r.Vantage, Target: r.Target, Address: addr, Kind: string(r.Kind), Port: int(r.Port),
+			Started: rfc3339(r.Started), Failure: string(r.Failure), Error: r.Err,
+			Sent: r.Stats.Sent, Received: r.Stats.Received, Duplicates: r.Stats.Duplicates, LossPct: r.Stats.LossPct,
+			MinMS: msPtr(r.Stats.Min, ok), MedianMS: msPtr(r.Stats.Median, ok), MeanMS: msPtr(r.Stats.Mean, ok),
+			P95MS: msPtr(r.Stats.P95, ok), MaxMS: msPtr(r.Stats.Max, ok), MdevMS: msPtr(r.Stats.Mdev, ok),
+			JitterMS: msPtr(r.Stats.Jitter, ok), Samples: []sampleJSON{},
+		}
+		for _, s := range r.Samples {
+			sj := sampleJSON{Seq: s.Seq, SentAt: rfc3339(s.SentAt), RTTMS: ms(s.RTT), Received: s.Received,
+				Duplicate: s.Duplicates, Failure: string(s.Failure)}
+			if r.Kind == probes.KindTCP {
+				sj.KernelRTTMS = msPtr(s.KernelRTT, true)
+				retrans := s.SYNRetransmitted
+				sj.SYNRetrans = &retrans
+			}
+			j.Samples = append(j.Samples, sj)
+		}
+		if err := enc.Encode(j); err != nil {
+			return fmt.Errorf("probe: write JSON: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeProbeTable prints one fping-like line per target and kind.
+func writeProbeTable(w io.Writer, results []probes.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	for _, r := range results {
+		name := r.Target
+		if r.Kind == probes.KindTCP {
+			name = fmt.Sprintf("%s tcp/%d", r.Target, r.Port)
+		} else {
+			name += " icmp"
+		}
+		s := r.Stats
+		line := fmt.Sprintf("%s\t: xmt/rcv/%%loss = %d/%d/%.0f%%", name, s.Sent, s.Received, s.LossPct)
+		if s.Received > 0 {
+			line += fmt.Sprintf(", min/med/avg/p95/max = %.3f/%.3f/%.3f/%.3f/%.3f ms, mdev %.3f, jitter %.3f",
+				ms(s.Min), ms(s.Median), ms(s.Mean), ms(s.P95), ms(s.Max), ms(s.Mdev), ms(s.Jitter))
+		}
+		if s.Duplicates > 0 {
+			line += fmt.Sprintf(", %d dup", s.Duplicates)
+		}
+		if r.Failure != probes.FailNone {
+			line += fmt.Sprintf(" [%s: %s]", r.Failure, r.Err)
+		}
+		fmt.Fprintln(tw, line)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("probe: write: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/varde/varde"
+	"github.com/varde/varde/probes"
+	"github.com/varde/varde/storage"
+)
+
+// MeasurementRecords turns probe results into storage records, keeping every sample.
+func MeasurementRecords(rs []probes.Result) []storage.Measurement {
+	out := make([]storage.Measurement, 0, len(rs))
+	for _, r := range rs {
+		m := storage.Measurement{
+			Vantage: r.Vantage, Target: r.Target, Port: int(r.Port), ProbeKind: string(r.Kind),
+			Sent: r.Stats.Sent, Received: r.Stats.Received, Duplicates: r.Stats.Duplicates,
+			Failure: string(r.Failure), StartedAt: r.Started, FinishedAt: r.Started,
+			Tool: "varde", ToolVersion: varde.Version, Stats: statsJSON(r),
+		}
+		if r.Address.IsValid() {
+			m.Address = r.Address.String()
+		}
+		for _, s := range r.Samples {
+			ss := storage.Sample{Idx: s.Seq, SentAt: s.SentAt, Received: s.Received, RTT: s.RTT,
+				KernelRTT: s.KernelRTT, Duplicate: s.Duplicates > 0}
+			if s.SYNRetransmitted {
+				ss.Retransmits = 1
+			}
+			m.Samples = append(m.Samples, ss)
+			if end := s.SentAt.Add(s.RTT); end.After(m.FinishedAt) {
+				m.FinishedAt = end
+			}
+		}
+		if m.StartedAt.IsZero() {
+			m.StartedAt = time.Now()
+			m.FinishedAt = m.StartedAt
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// statsJSON keeps the summary and the failure detail beside the samples, for reading without
+// recomputing; reports recompute from the samples.
+func statsJSON(r probes.Result) json.RawMessage {
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	s := r.Stats
+	v := map[string]any{
+		"sent": s.Sent, "received": s.Received, "duplicates": s.Duplicates, "loss_pct": s.LossPct,
+		"error": r.Err,
+	}
+	if s.Received > 0 {
+		v["min_ms"], v["median_ms"], v["mean_ms"] = ms(s.Min), ms(s.Median), ms(s.Mean)
+		v["p95_ms"], v["max_ms"], v["mdev_ms"], v["jitter_ms"] = ms(s.P95), ms(s.Max), ms(s.Mdev), ms(s.Jitter)
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// StatsOf recomputes a stored measurement's statistics from its stored samples.
+func StatsOf(m storage.Measurement) probes.Stats {
+	ss := make([]probes.Sample, len(m.Samples))
+	for i, s := range m.Samples {
+		ss[i] = probes.Sample{Seq: s.Idx, SentAt: s.SentAt, RTT: s.RTT, Received: s.Received, KernelRTT: s.KernelRTT}
+		if s.Duplicate {
+			ss[i].Duplicates = 1
+		}
+	}
+	return probes.ComputeStats(ss)
+}
+
+// StoreProbeResults appends probe results to an audit.
+func StoreProbeResults(ctx context.Context, s *storage.Store, auditID int64, rs []probes.Result) error {
+	if err := s.AppendMeasurements(ctx, auditID, MeasurementRecords(rs)); err != nil {
+		return fmt.Errorf("store measurements: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,465 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/varde/varde"
+	"github.com/varde/varde/audit/residency"
+	"github.com/varde/varde/geoip"
+	"github.com/varde/varde/geoip/cloud"
+	"github.com/varde/varde/guest"
+	"github.com/varde/varde/probes"
+	"github.com/varde/varde/probes/lab"
+	"github.com/varde/varde/reports/sign"
+	"github.com/varde/varde/resolver"
+	"github.com/varde/varde/storage"
+)
+
+// Steps of an audit, as recorded in audit_steps.
+const (
+	stepProbes    = "probes"
+	stepResidency = "residency"
+	stepGuest     = "guest"
+	stepReports   = "reports"
+)
+
+// Options are what Run needs besides the config.
+type Options struct {
+	Store  *storage.Store
+	Logger *slog.Logger
+	// Now is the clock for stored times and report dates. Default time.Now.
+	Now func() time.Time
+	// Progress, when set, hears a line as each step starts and ends.
+	Progress func(msg string)
+}
+
+// Result says what an audit run did.
+type Result struct {
+	AuditID  int64
+	Status   string
+	Steps    []storage.Step
+	Reports  []storage.Report
+	Findings int
+	Chain    storage.ChainReport
+}
+
+// Run performs one audit as configured: it stores everything as one audit with its hash chain, records
+// each step's outcome (a failed step does not lose what earlier steps stored), finishes the audit, then
+// makes, signs and records both reports from what was stored.
+func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
+	if opts.Store == nil {
+		return nil, errors.New("job: no store")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Progress == nil {
+		opts.Progress = func(string) {}
+	}
+	s := opts.Store
+	start, end, _ := ParsePeriod(cfg.Period)
+	cfgJSON, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("audit config: %w", err)
+	}
+	a, err := s.CreateAudit(ctx, storage.NewAudit{Kind: cfg.Kind, Organisation: cfg.Organisation, PeriodStart: start,
+		PeriodEnd: end, StartedAt: opts.Now(), ToolVersion: varde.Version, RulesVersion: residency.RulesVersion, Config: cfgJSON})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{AuditID: a.ID}
+	r := &runner{cfg: cfg, opts: opts, s: s, auditID: a.ID, res: res}
+	opts.Progress(fmt.Sprintf("audit %d started", a.ID))
+	if err := r.reference(ctx); err != nil {
+		opts.Logger.Warn("reference data", "err", err)
+	}
+
+	r.step(ctx, stepProbes, r.probes)
+	r.step(ctx, stepResidency, func(ctx context.Context) (string, error) { return r.residency(ctx, r.probeResults) })
+	r.step(ctx, stepGuest, r.guest)
+
+	status := storage.StatusSucceeded
+	for _, st := range res.Steps {
+		if st.Status == "failed" {
+			status = storage.StatusPartial
+		}
+	}
+	if err := s.FinishAudit(ctx, a.ID, status, opts.Now()); err != nil {
+		return res, err
+	}
+	res.Status = status
+	r.step(ctx, stepReports, r.reports)
+	chain, err := s.Verify(ctx, a.ID)
+	if err != nil {
+		return res, err
+	}
+	res.Chain = chain
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+type runner struct {
+	cfg          *Config
+	opts         Options
+	s            *storage.Store
+	auditID      int64
+	res          *Result
+	probeResults []probes.Result
+}
+
+// step runs one step and records its outcome.
+func (r *runner) step(ctx context.Context, name string, fn func(context.Context) (string, error)) {
+	r.opts.Progress(name + ": running")
+	st := storage.Step{AuditID: r.auditID, Step: name, StartedAt: r.opts.Now()}
+	msg, err := fn(ctx)
+	st.FinishedAt = r.opts.Now()
+	switch {
+	case errors.Is(err, errSkipped):
+		st.Status, st.Message = "skipped", msg
+	case err != nil:
+		st.Status, st.Message = "failed", err.Error()
+		r.opts.Logger.Error("audit step failed", "audit", r.auditID, "step", name, "err", err)
+	default:
+		st.Status, st.Message = "succeeded", msg
+	}
+	// Record with a fresh context so that a cancelled run still leaves its trace.
+	if rerr := r.s.RecordStep(context.WithoutCancel(ctx), st); rerr != nil {
+		r.opts.Logger.Error("record step", "err", rerr)
+	}
+	r.res.Steps = append(r.res.Steps, st)
+	r.opts.Progress(fmt.Sprintf("%s: %s %s", name, st.Status, st.Message))
+}
+
+var errSkipped = errors.New("skipped")
+
+func (r *runner) reference(ctx context.Context) error {
+	var errs []error
+	for _, v := range r.cfg.Vantages {
+		lat, lon := v.Latitude, v.Longitude
+		sv := storage.Vantage{Name: v.Name, City: v.City, Latitude: &lat, Longitude: &lon, Network: v.Network}
+		if v.ASN > 0 {
+			asn := v.ASN
+			sv.ASN = &asn
+		}
+		if _, err := r.s.PutVantage(ctx, sv); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, t := range r.cfg.Targets {
+		st := storage.Target{Name: t.Name, Host: t.Host, Label: t.Label}
+		if t.Port > 0 {
+			p := int32(t.Port)
+			st.Port = &p
+		}
+		if _, err := r.s.PutTarget(ctx, st); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *runner) vantage() Vantage {
+	for _, v := range r.cfg.Vantages {
+		if v.Name == r.cfg.Vantage {
+			return v
+		}
+	}
+	return Vantage{Name: r.cfg.Vantage}
+}
+
+// probes measures every target from the local vantage. Lab targets go through the latency lab when it is
+// available (root); otherwise they are measured over TCP on loopback, and the note says so.
+func (r *runner) probes(ctx context.Context) (string, error) {
+	if len(r.cfg.Targets) == 0 {
+		return "no targets configured", errSkipped
+	}
+	var notes []string
+	icmp := *r.cfg.Probes.ICMP
+	if icmp && os.Geteuid() != 0 {
+		icmp = false
+		notes = append(notes, "ICMP skipped: varde is not running as root, so it cannot open raw ICMP sockets.")
+	}
+	var labTargets []lab.Target
+	for _, t := range r.cfg.Targets {
+		if t.LabRTT > 0 {
+			labTargets = append(labTargets, lab.Target{Name: t.Name, RTT: time.Duration(t.LabRTT), Ports: []uint16{uint16(r.port(t))}})
+		}
+	}
+	addr := map[string]string{}
+	if len(labTargets) > 0 {
+		if why := lab.Available(); why != nil {
+			notes = append(notes, fmt.Sprintf("Latency lab unavailable (%v): lab targets were measured over TCP to listeners on loopback, without emulated delay.", why))
+			lns, err := loopbackListeners(ctx, len(labTargets))
+			if err != nil {
+				return "", err
+			}
+			defer func() {
+				for _, l := range lns {
+					l.Close()
+				}
+			}()
+			for i, lt := range labTargets {
+				addr[lt.Name] = lns[i].Addr().String()
+			}
+		} else {
+			l, err := lab.Start(ctx, lab.Config{Targets: labTargets, Logger: r.opts.Logger})
+			if err != nil {
+				return "", fmt.Errorf("latency lab: %w", err)
+			}
+			defer l.Close()
+			for _, ep := range l.Endpoints() {
+				addr[ep.Name] = netip.AddrPortFrom(ep.Addr, ep.Ports[0]).String()
+			}
+			notes = append(notes, "Lab targets are emulated by varde's latency lab: packets cross two TUN devices in user space with the configured true RTT added (RTT/2 each way), so their figures show the method's accuracy, not the Internet's.")
+		}
+	}
+	var targets []probes.Target
+	for _, t := range r.cfg.Targets {
+		hostport := addr[t.Name]
+		if hostport == "" {
+			hostport = net.JoinHostPort(t.Host, strconv.Itoa(r.port(t)))
+		}
+		pt, err := probes.ParseTarget(hostport)
+		if err != nil {
+			return "", fmt.Errorf("target %s: %w", t.Name, err)
+		}
+		pt.Raw = t.Name
+		targets = append(targets, pt)
+	}
+	base := probes.Config{Vantage: r.cfg.Vantage, Interval: time.Duration(r.cfg.Probes.Interval),
+		Timeout: time.Duration(r.cfg.Probes.Timeout), Logger: r.opts.Logger}
+	var all []probes.Result
+	if icmp && r.cfg.Probes.Count > 0 {
+		c := base
+		c.ICMP, c.Count = true, r.cfg.Probes.Count
+		rs, err := probes.Sweep(ctx, c, targets)
+		if err != nil {
+			return "", fmt.Errorf("ICMP sweep: %w", err)
+		}
+		all = append(all, rs...)
+	}
+	if r.cfg.Probes.TCPCount > 0 {
+		c := base
+		c.TCP, c.Count = true, r.cfg.Probes.TCPCount
+		rs, err := probes.Sweep(ctx, c, targets)
+		if err != nil {
+			return "", fmt.Errorf("TCP sweep: %w", err)
+		}
+		all = append(all, rs...)
+	}
+	r.probeResults = all
+	if err := StoreProbeResults(ctx, r.s, r.auditID, all); err != nil {
+		return "", err
+	}
+	msg := fmt.Sprintf("%d measurements from %s: ICMP %d echoes, TCP %d handshakes per target, interval %v.",
+		len(all), r.cfg.Vantage, r.cfg.Probes.Count, r.cfg.Probes.TCPCount, time.Duration(r.cfg.Probes.Interval))
+	if !icmp {
+		msg = fmt.Sprintf("%d measurements from %s: TCP %d handshakes per target, interval %v.",
+			len(all), r.cfg.Vantage, r.cfg.Probes.TCPCount, time.Duration(r.cfg.Probes.Interval))
+	}
+	return strings.TrimSpace(msg + " " + strings.Join(notes, " ")), nil
+}
+
+func (r *runner) port(t Target) int {
+	if t.Port > 0 {
+		return t.Port
+	}
+	return 443
+}
+
+func loopbackListeners(ctx context.Context, n int) ([]net.Listener, error) {
+	var lns []net.Listener
+	var lc net.ListenConfig
+	for range n {
+		l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+		if err != nil {
+			for _, x := range lns {
+				x.Close()
+			}
+			return nil, fmt.Errorf("loopback listener: %w", err)
+		}
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		lns = append(lns, l)
+	}
+	return lns, nil
+}
+
+func (r *runner) residency(ctx context.Context, measured []probes.Result) (string, error) {
+	if r.cfg.Inventory == "" {
+		return "no inventory configured", errSkipped
+	}
+	inv, err := residency.LoadInventory(r.cfg.Path(r.cfg.Inventory))
+	if err != nil {
+		return "", err
+	}
+	for _, st := range inv.Stores {
+		if _, err := r.s.PutDataStore(ctx, storage.DataStore{Name: st.Name, Kind: st.Kind, Location: st.Location,
+			Purpose: st.Purpose, DataCategory: string(st.Category), Role: string(st.Role),
+			TransferMechanism: string(st.Mechanism.Type), TransferReference: st.Mechanism.Reference}); err != nil {
+			return "", err
+		}
+	}
+	var locators []residency.Locator
+	if len(r.cfg.GeoIPDBs) == 0 {
+		db, err := geoip.OpenDefault()
+		if err != nil {
+			return "", err
+		}
+		defer db.Close()
+		locators = append(locators, db)
+	}
+	for _, p := range r.cfg.GeoIPDBs {
+		db, err := geoip.Open(r.cfg.Path(p))
+		if err != nil {
+			return "", err
+		}
+		defer db.Close()
+		locators = append(locators, db)
+	}
+	rcfg := residency.Config{Now: r.opts.Now, Locators: locators, Logger: r.opts.Logger}
+	if len(r.cfg.CloudRanges) > 0 {
+		paths := make([]string, len(r.cfg.CloudRanges))
+		for i, p := range r.cfg.CloudRanges {
+			paths[i] = r.cfg.Path(p)
+		}
+		cr, err := cloud.LoadAll(paths)
+		if err != nil {
+			return "", err
+		}
+		rcfg.Cloud = cr
+	}
+	res, err := resolver.New(resolver.Config{Logger: r.opts.Logger})
+	if err != nil {
+		return "", err
+	}
+	rcfg.Resolver = res
+	// The rules in force at the end of the audited period apply.
+	if _, end, _ := ParsePeriod(r.cfg.Period); end != nil {
+		rcfg.Date = *end
+	}
+	v := r.vantage()
+	rcfg.RTT = RTTTable(measured, residency.Vantage{Name: v.Name, Lat: v.Latitude, Lon: v.Longitude})
+	out, err := residency.Audit(ctx, rcfg, inv)
+	if err != nil {
+		return "", err
+	}
+	obs, findings := ResidencyRecords(out, r.opts.Now())
+	if err := r.s.AppendObservations(ctx, r.auditID, obs); err != nil {
+		return "", err
+	}
+	if err := r.s.AppendFindings(ctx, r.auditID, findings); err != nil {
+		return "", err
+	}
+	r.res.Findings += len(findings)
+	bad := 0
+	for _, st := range out.Stores {
+		if !st.Compliant {
+			bad++
+		}
+	}
+	return fmt.Sprintf("%d data stores judged under %s as of %s: %d not compliant; %d observations, %d findings.",
+		len(out.Stores), out.RulesVersion, out.Date.Format(time.DateOnly), bad, len(obs), len(findings)), nil
+}
+
+func (r *runner) guest(ctx context.Context) (string, error) {
+	g := r.cfg.Guest
+	if !g.Local && len(g.Snapshots) == 0 {
+		return "no guests configured", errSkipped
+	}
+	gcfg := guest.Config{Logger: r.opts.Logger}
+	if g.IODir != "" {
+		gcfg.IO.Dir = g.IODir
+	}
+	var roots []guest.Root
+	if g.Local {
+		roots = append(roots, guest.LiveRoot())
+	}
+	var errs []error
+	for _, p := range g.Snapshots {
+		root, err := guest.OpenSnapshot(ctx, r.cfg.Path(p))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		roots = append(roots, root)
+	}
+	n := 0
+	var hosts []string
+	for _, root := range roots {
+		rep, err := guest.Check(ctx, root, gcfg)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := r.s.AppendCheckResults(ctx, r.auditID, CheckRecords(rep)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n += len(rep.Results)
+		hosts = append(hosts, fmt.Sprintf("%s (%s)", rep.Host, rep.Root))
+	}
+	msg := fmt.Sprintf("%d check results from %s.", n, strings.Join(hosts, ", "))
+	return msg, errors.Join(errs...)
+}
+
+func (r *runner) reports(ctx context.Context) (string, error) {
+	signer, err := LoadSigner(ctx, r.cfg)
+	if err != nil {
+		return "", err
+	}
+	reps, err := GenerateReports(ctx, r.s, r.auditID, []string{ReportCompliance, ReportSales}, signer,
+		r.cfg.Path(r.cfg.OutputDir), r.opts.Now, r.cfg.Signing.TSAURL)
+	r.res.Reports = append(r.res.Reports, reps...)
+	if err != nil {
+		return "", err
+	}
+	var paths []string
+	for _, rp := range reps {
+		paths = append(paths, rp.Path)
+	}
+	return "signed " + strings.Join(paths, ", "), nil
+}
+
+// LoadSigner returns the signing key the config names or, with Init set, makes a CA and signing
+// certificate in KeysDir when they are not there yet.
+func LoadSigner(ctx context.Context, cfg *Config) (*sign.Signer, error) {
+	sg := cfg.Signing
+	var password []byte
+	if sg.Password != "" {
+		password = []byte(os.Getenv(sg.Password))
+	}
+	cert, key := cfg.Path(sg.Cert), cfg.Path(sg.Key)
+	if cert == "" {
+		dir := cfg.Path(sg.KeysDir)
+		cert, key = dir+"/"+sign.SignerFile, dir+"/"+sign.SignerKeyFile
+		if _, err := os.Stat(cert); errors.Is(err, os.ErrNotExist) && sg.Init {
+			if _, err := sign.InitKeys(ctx, dir, sign.KeysConfig{Organization: cfg.Organisation}); err != nil {
+				return nil, fmt.Errorf("signing keys: %w", err)
+			}
+		}
+	}
+	return sign.Load(cert, key, password)
+}

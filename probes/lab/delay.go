@@ -1,0 +1,256 @@
+//go:build linux
+
+package lab
+
+import (
+	"container/heap"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// clockBase anchors nanotime: time.Since on a time.Time with a monotonic reading uses the vDSO
+// monotonic clock, cheaper than a clock_gettime syscall through x/sys.
+var clockBase = time.Now()
+
+func nanotime() int64 { return int64(time.Since(clockBase)) }
+
+const (
+	// spinBase is how long before a packet is due the delay line stops sleeping and spins.
+	// ppoll with a 1 ns timer slack wakes within tens of microseconds here; Go timers only to ~1 ms,
+	// which is why the line sleeps in ppoll on a locked thread rather than in time.Sleep.
+	spinBase  = 200 * time.Microsecond
+	maxPacket = 65536
+)
+
+// packet is one IP packet waiting in a delay line.
+type packet struct {
+	due int64  // nanotime at which to write it out
+	seq uint64 // arrival order: ties leave in FIFO order
+	buf []byte
+	dir int // 0: towards the target, 1: back to the host
+}
+
+type packetHeap []*packet
+
+func (h packetHeap) Len() int { return len(h) }
+func (h packetHeap) Less(i, j int) bool {
+	if h[i].due != h[j].due {
+		return h[i].due < h[j].due
+	}
+	return h[i].seq < h[j].seq
+}
+func (h packetHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *packetHeap) Push(x any)   { *h = append(*h, x.(*packet)) }
+func (h *packetHeap) Pop() any {
+	old := *h
+	p := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return p
+}
+
+// protocol classes for the drop accumulators: each protocol gets its own error-diffusion state so that
+// TCP handshakes to a target do not shift which echo requests are dropped, and vice versa.
+const (
+	classICMP = iota
+	classTCP
+	classOther
+	numClasses
+)
+
+// dropScale is the fixed-point unit of the error-diffusion accumulators (parts per million): integer
+// arithmetic makes 10% drop exactly every 10th packet, where float sums would drift by one.
+const dropScale = 1_000_000
+
+// direction counts what happened to packets going one way.
+type direction struct {
+	name                        string
+	forwarded, dropped, foreign uint64
+	late                        lateness
+}
+
+// line moves packets between the two TUNs after a per-address delay. It is one goroutine on a locked OS
+// thread for both directions: it reads, timestamps, queues and writes, so no locks sit on the packet
+// path. One thread for both ways also matters for timing: writing an echo request into the target TUN
+// makes the target kernel answer within that write, and the loop reads the reply right after, instead of
+// a second thread paying a wake-up (tens of microseconds on a VM) before it can timestamp the reply.
+type line struct {
+	host, target int // TUN file descriptors (non-blocking)
+	stopFd       int // eventfd: readable once the lab closes
+	stopped      atomic.Bool
+	prefix       netip.Prefix // the lab block; addresses outside are not ours and are discarded
+	index        []int32      // offset within prefix → target index, -1 when none
+	delay        []int64      // per target one-way delay, ns
+	dropPPM      []int64      // per target drop fraction in parts per million, towards the target
+	acc          [][numClasses]int64
+	logger       *slog.Logger
+	dirs         [2]direction // 0: host → target, 1: target → host
+
+	h    packetHeap
+	seq  uint64
+	free [][]byte
+	rbuf []byte
+}
+
+// lateness records how late packets left the delay line relative to their due time.
+type lateness struct {
+	n                   uint64
+	sum, max            int64
+	over50us, over200us uint64
+}
+
+func (l *lateness) add(d int64) {
+	l.n++
+	l.sum += d
+	if d > l.max {
+		l.max = d
+	}
+	if d > 50_000 {
+		l.over50us++
+	}
+	if d > 200_000 {
+		l.over200us++
+	}
+}
+
+// run is the line's loop; it returns when the lab closes. The goroutine keeps its OS thread locked and
+// exits with it, so the thread's changed timer slack never leaks into the runtime's thread pool.
+func (d *line) run(done chan<- struct{}) {
+	defer close(done)
+	runtime.LockOSThread()
+	// A 1 ns timer slack makes ppoll's timeout precise instead of rounding up by 50 µs or more.
+	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	d.rbuf = make([]byte, maxPacket)
+	fds := []unix.PollFd{
+		{Fd: int32(d.host), Events: unix.POLLIN},
+		{Fd: int32(d.target), Events: unix.POLLIN},
+		{Fd: int32(d.stopFd), Events: unix.POLLIN},
+	}
+	for {
+		d.readAll(d.host, 0)
+		d.readAll(d.target, 1)
+		if d.stopped.Load() {
+			return
+		}
+		now := nanotime()
+		if len(d.h) > 0 {
+			wait := d.h[0].due - now
+			if wait <= 0 {
+				p := heap.Pop(&d.h).(*packet)
+				d.write(p, now)
+				continue
+			}
+			if wait <= int64(spinBase) {
+				continue // spin: keep reading input so arrivals are still timestamped promptly
+			}
+		}
+		var ts *unix.Timespec
+		if len(d.h) > 0 {
+			wait := d.h[0].due - now
+			// ppoll's slack grows with the timeout (0.1%), so wake earlier for long waits.
+			sleep := wait - int64(spinBase) - wait/1000
+			t := unix.NsecToTimespec(max(sleep, 1000))
+			ts = &t
+		}
+		fds[0].Revents, fds[1].Revents, fds[2].Revents = 0, 0, 0
+		if _, err := unix.Ppoll(fds, ts, nil); err != nil && !errors.Is(err, unix.EINTR) {
+			d.logger.Error("lab: ppoll failed", "err", err)
+			return
+		}
+		if fds[2].Revents != 0 {
+			return
+		}
+	}
+}
+
+func (d *line) readAll(fd, dir int) {
+	for {
+		n, err := unix.Read(fd, d.rbuf)
+		if err != nil || n <= 0 {
+			return // EAGAIN: drained; other errors surface as the device going away on close
+		}
+		d.accept(d.rbuf[:n], dir, nanotime())
+	}
+}
+
+// accept classifies a packet read at time now going direction dir and queues it or drops it.
+func (d *line) accept(b []byte, dir int, now int64) {
+	st := &d.dirs[dir]
+	if len(b) < 20 || b[0]>>4 != 4 {
+		st.foreign++ // IPv6 router solicitations and the like: not lab traffic
+		return
+	}
+	var a [4]byte
+	if dir == 0 {
+		copy(a[:], b[16:20]) // towards a target: keyed on the destination
+	} else {
+		copy(a[:], b[12:16]) // back from a target: keyed on the source
+	}
+	addr := netip.AddrFrom4(a)
+	if !d.prefix.Contains(addr) {
+		st.foreign++
+		return
+	}
+	ti := d.index[offset(d.prefix, addr)]
+	if ti < 0 {
+		st.foreign++
+		return
+	}
+	if dir == 0 && d.dropPPM[ti] > 0 {
+		class := classOther
+		switch b[9] {
+		case unix.IPPROTO_ICMP:
+			class = classICMP
+		case unix.IPPROTO_TCP:
+			class = classTCP
+		}
+		acc := &d.acc[ti][class]
+		*acc += d.dropPPM[ti]
+		if *acc >= dropScale {
+			*acc -= dropScale
+			st.dropped++
+			return
+		}
+	}
+	var buf []byte
+	if k := len(d.free); k > 0 {
+		buf = d.free[k-1]
+		d.free = d.free[:k-1]
+	}
+	buf = append(buf[:0], b...)
+	d.seq++
+	heap.Push(&d.h, &packet{due: now + d.delay[ti], seq: d.seq, buf: buf, dir: dir})
+}
+
+func (d *line) write(p *packet, now int64) {
+	st := &d.dirs[p.dir]
+	st.late.add(now - p.due)
+	out := d.target
+	if p.dir == 1 {
+		out = d.host
+	}
+	if _, err := unix.Write(out, p.buf); err != nil {
+		d.logger.Debug("lab: write failed", "direction", st.name, "err", err)
+	} else {
+		st.forwarded++
+	}
+	if cap(p.buf) <= 2048 {
+		d.free = append(d.free, p.buf)
+	}
+}
+
+// offset is addr's position inside prefix (IPv4).
+func offset(prefix netip.Prefix, addr netip.Addr) int {
+	a, b := addr.As4(), prefix.Addr().As4()
+	return int(be32(a) - be32(b))
+}
+
+func be32(a [4]byte) uint32 {
+	return uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+}

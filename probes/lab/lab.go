@@ -1,0 +1,435 @@
+//go:build linux
+
+// Package lab is a latency lab: it gives every target a known true round-trip time so that probes,
+// benchmarks and demos can be checked against the truth on one machine.
+//
+// The netem qdisc is not available on the machines varde is developed on, so the lab moves packets in
+// user space. Start creates a TUN device in the caller's network namespace with a route for the lab's
+// address block (a /22 of 198.18.0.0/15, RFC 2544), and a second TUN inside a fresh, anonymous network
+// namespace that holds the target addresses, with its default route back through that TUN. The kernel
+// of the target namespace answers ICMP echo and completes TCP handshakes on configured ports (listeners
+// accept and close at once). Between the two TUNs every packet waits its target's one-way delay (RTT/2
+// each way); packets towards a target may be dropped deterministically.
+//
+// Timing: one goroutine on a locked OS thread serves both directions. It timestamps a packet right after
+// it reads it, keeps one min-heap by due time, sleeps in ppoll (timer slack 1 ns) while the next packet is
+// far from due and spins on the monotonic clock for the last 200 µs, reading new arrivals while it spins.
+// Go timers are only good to about 1 ms here, ppoll to tens of microseconds. A single thread (rather than
+// one per direction) picks up the target kernel's reply right after writing the request, which that
+// write produced synchronously, instead of paying a second thread's wake-up before timestamping it.
+//
+// Drop: error diffusion, per target and per IP protocol (ICMP, TCP, other), on packets towards the
+// target: an accumulator adds the drop fraction per packet and a packet is dropped each time it reaches 1.
+// With Drop 0.1 exactly every 10th echo request is lost: 30 of 300. Replies are never dropped, so echo
+// loss equals Drop.
+//
+// Start raises GOMAXPROCS to the CPU count plus two: the delay line's locked thread holds a P while it
+// spins, and a prober in the same process must not wait for the runtime to hand a P back.
+//
+// Cleanup: devices, routes, listeners and the namespace are all held by file descriptors of this
+// process (non-persistent TUNs, an anonymous namespace), so the kernel removes them even when the process
+// is killed. Close removes them at once; Start closes the lab when its ctx ends; Start also deletes stale
+// "vardelab*" devices whose block lock nobody holds.
+package lab
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// MaxTargets is the most targets one lab holds: a /22 block minus network, host and broadcast addresses.
+const MaxTargets = 1021
+
+// MaxRTT bounds a target's RTT.
+const MaxRTT = 10 * time.Second
+
+var labRange = netip.MustParsePrefix("198.18.0.0/15")
+
+const (
+	blockBits = 22
+	numBlocks = 1 << (blockBits - 15)
+)
+
+func blockPrefix(n int) netip.Prefix {
+	base := be32(labRange.Addr().As4()) + uint32(n)<<(32-blockBits)
+	return netip.PrefixFrom(addrFrom32(base), blockBits)
+}
+
+func addrFrom32(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// Target is one simulated remote host.
+type Target struct {
+	Name  string        // unique, non-empty label, e.g. "oslo-nix"
+	RTT   time.Duration // true round-trip time the lab adds; RTT/2 each way
+	Drop  float64       // fraction [0,1] of packets towards the target that are dropped
+	Ports []uint16      // TCP ports with a listener on the target's address
+}
+
+// Config configures a lab.
+type Config struct {
+	Targets []Target     // 1..MaxTargets
+	Logger  *slog.Logger // default: discard
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if len(c.Targets) == 0 {
+		return errors.New("lab config: no targets")
+	}
+	if len(c.Targets) > MaxTargets {
+		return fmt.Errorf("lab config: %d targets, at most %d", len(c.Targets), MaxTargets)
+	}
+	names := make(map[string]int, len(c.Targets))
+	for i, t := range c.Targets {
+		where := fmt.Sprintf("lab config: target %d (%q)", i, t.Name)
+		if t.Name == "" {
+			return fmt.Errorf("lab config: target %d: empty name", i)
+		}
+		if j, dup := names[t.Name]; dup {
+			return fmt.Errorf("%s: name already used by target %d", where, j)
+		}
+		names[t.Name] = i
+		if t.RTT < 0 || t.RTT > MaxRTT {
+			return fmt.Errorf("%s: RTT %v out of range [0, %v]", where, t.RTT, MaxRTT)
+		}
+		if !(t.Drop >= 0 && t.Drop <= 1) { // also rejects NaN
+			return fmt.Errorf("%s: drop %v out of range [0, 1]", where, t.Drop)
+		}
+		seen := map[uint16]bool{}
+		for _, p := range t.Ports {
+			if p == 0 {
+				return fmt.Errorf("%s: port 0 out of range [1, 65535]", where)
+			}
+			if seen[p] {
+				return fmt.Errorf("%s: port %d listed twice", where, p)
+			}
+			seen[p] = true
+		}
+	}
+	return nil
+}
+
+// Endpoint is a running target: where to probe it and what the truth is.
+type Endpoint struct {
+	Name  string
+	Addr  netip.Addr
+	RTT   time.Duration
+	Drop  float64
+	Ports []uint16
+}
+
+// Lab is a running latency lab. Close it.
+type Lab struct {
+	logger    *slog.Logger
+	block     int
+	prefix    netip.Prefix
+	hostAddr  netip.Addr
+	device    string
+	endpoints []Endpoint
+
+	lock      *os.File
+	hostFd    int
+	targetFd  int
+	nsFd      int
+	stopFd    int
+	line      *line
+	lineDone  chan struct{}
+	listeners []net.Listener
+	acceptWG  sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    chan struct{}
+}
+
+// Available reports whether a lab can run here: nil when running as root with /dev/net/tun, network
+// namespaces and iproute2's ip; otherwise the reason.
+func Available() error {
+	if os.Geteuid() != 0 {
+		return errors.New("lab needs root (CAP_NET_ADMIN) to create TUN devices and network namespaces")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		return fmt.Errorf("lab needs iproute2's ip: %w", err)
+	}
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("lab needs /dev/net/tun: %w", err)
+	}
+	unix.Close(fd)
+	nsFd, err := inNewNetns(func() error { return nil })
+	if err != nil {
+		return fmt.Errorf("lab needs network namespaces: %w", err)
+	}
+	unix.Close(nsFd)
+	return nil
+}
+
+// Start builds the lab and starts moving packets. It closes the lab when ctx ends.
+func Start(ctx context.Context, cfg Config) (*Lab, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	reserveProcs()
+	if removed := cleanStale(ctx); len(removed) > 0 {
+		cfg.Logger.Info("lab: removed stale devices", "removed", removed)
+	}
+	block, lock, err := claimBlock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l := &Lab{
+		logger: cfg.Logger, block: block, lock: lock, prefix: blockPrefix(block),
+		hostFd: -1, targetFd: -1, nsFd: -1, stopFd: -1, closed: make(chan struct{}),
+	}
+	l.hostAddr = l.prefix.Addr().Next()
+	l.device = fmt.Sprintf("%s%dh", devicePrefix, block)
+	if err := l.build(ctx, cfg.Targets); err != nil {
+		l.teardown()
+		return nil, err
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			l.Close()
+		case <-l.closed:
+		}
+	}()
+	l.logger.Info("lab: started", "prefix", l.prefix, "device", l.device, "targets", len(l.endpoints))
+	return l, nil
+}
+
+func (l *Lab) build(ctx context.Context, targets []Target) error {
+	index := make([]int32, 1<<(32-blockBits))
+	for i := range index {
+		index[i] = -1
+	}
+	delay := make([]int64, len(targets))
+	dropPPM := make([]int64, len(targets))
+	addr := l.hostAddr
+	var addrCmds strings.Builder
+	targetDev := fmt.Sprintf("%s%dt", devicePrefix, l.block)
+	for i, t := range targets {
+		addr = addr.Next()
+		l.endpoints = append(l.endpoints, Endpoint{Name: t.Name, Addr: addr, RTT: t.RTT, Drop: t.Drop, Ports: slices.Clone(t.Ports)})
+		index[offset(l.prefix, addr)] = int32(i)
+		delay[i] = int64(t.RTT / 2)
+		dropPPM[i] = int64(t.Drop*dropScale + 0.5)
+		fmt.Fprintf(&addrCmds, "addr add %s/32 dev %s\n", addr, targetDev)
+	}
+
+	var err error
+	if l.hostFd, err = openTUN(l.device); err != nil {
+		return err
+	}
+	// Kernel IPv6 chatter (router solicitations) on the lab devices is discarded anyway; keep it off.
+	_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+l.device+"/disable_ipv6", []byte("1"), 0o644)
+	if err := runIP(ctx, "", "link", "set", "dev", l.device, "mtu", "1500", "txqueuelen", "10000", "up"); err != nil {
+		return err
+	}
+	if err := runIP(ctx, "", "addr", "add", netip.PrefixFrom(l.hostAddr, blockBits).String(), "dev", l.device); err != nil {
+		return err
+	}
+
+	l.nsFd, err = inNewNetns(func() error {
+		var err error
+		if l.targetFd, err = openTUN(targetDev); err != nil {
+			return err
+		}
+		// ip started from this locked thread inherits its namespace.
+		if err := runIP(ctx, "", "link", "set", "dev", "lo", "up"); err != nil {
+			return err
+		}
+		if err := runIP(ctx, "", "link", "set", "dev", targetDev, "mtu", "1500", "txqueuelen", "10000", "up"); err != nil {
+			return err
+		}
+		if err := runIP(ctx, addrCmds.String(), "-batch", "-"); err != nil {
+			return err
+		}
+		if err := runIP(ctx, "", "route", "add", "default", "dev", targetDev); err != nil {
+			return err
+		}
+		// Sockets are bound to the namespace of the thread that creates them.
+		var lc net.ListenConfig
+		for _, ep := range l.endpoints {
+			for _, p := range ep.Ports {
+				ln, err := lc.Listen(ctx, "tcp4", netip.AddrPortFrom(ep.Addr, p).String())
+				if err != nil {
+					return fmt.Errorf("lab: listen on %s port %d: %w", ep.Name, p, err)
+				}
+				l.listeners = append(l.listeners, ln)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ln := range l.listeners {
+		l.acceptWG.Add(1)
+		go func() {
+			defer l.acceptWG.Done()
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return // closed
+				}
+				c.Close()
+			}
+		}()
+	}
+
+	if l.stopFd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return fmt.Errorf("eventfd: %w", err)
+	}
+	l.line = &line{
+		host: l.hostFd, target: l.targetFd, stopFd: l.stopFd, prefix: l.prefix,
+		index: index, delay: delay, dropPPM: dropPPM, acc: make([][numClasses]int64, len(targets)), logger: l.logger,
+	}
+	l.line.dirs[0].name, l.line.dirs[1].name = "to-target", "to-host"
+	l.lineDone = make(chan struct{})
+	go l.line.run(l.lineDone)
+	return nil
+}
+
+// reserveProcs raises GOMAXPROCS to the CPU count plus two. The delay line's thread holds a P
+// while it spins and while the runtime still counts them in ppoll; without spare Ps a prober in the same
+// process (tests) waits for sysmon to retake one, which costs it up to milliseconds per reply. It is
+// never lowered again: labs may overlap and the extra Ps cost nothing when idle.
+func reserveProcs() {
+	procsMu.Lock()
+	defer procsMu.Unlock()
+	if want := runtime.NumCPU() + 2; runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
+}
+
+var procsMu sync.Mutex
+
+// Endpoints lists the targets in configuration order with their addresses.
+func (l *Lab) Endpoints() []Endpoint {
+	out := make([]Endpoint, len(l.endpoints))
+	for i, e := range l.endpoints {
+		e.Ports = slices.Clone(e.Ports)
+		out[i] = e
+	}
+	return out
+}
+
+// Prefix is the lab's address block, routed through Device.
+func (l *Lab) Prefix() netip.Prefix { return l.prefix }
+
+// HostAddr is the caller-side address of the lab device: the source address of probes.
+func (l *Lab) HostAddr() netip.Addr { return l.hostAddr }
+
+// Device is the name of the lab's TUN device in the caller's namespace.
+func (l *Lab) Device() string { return l.device }
+
+// Close stops the lab and removes its devices, routes, listeners and namespace. It is idempotent.
+func (l *Lab) Close() error {
+	l.closeOnce.Do(func() {
+		l.closeErr = l.teardown()
+		close(l.closed)
+	})
+	return l.closeErr
+}
+
+func (l *Lab) teardown() error {
+	var errs []error
+	if l.stopFd >= 0 {
+		if l.line != nil {
+			l.line.stopped.Store(true)
+		}
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1) // eventfd takes a uint64 in host byte order
+		if _, err := unix.Write(l.stopFd, one[:]); err != nil {
+			errs = append(errs, fmt.Errorf("stop delay lines: %w", err))
+		}
+		if l.lineDone != nil {
+			<-l.lineDone
+		}
+	}
+	if l.line != nil && l.lineDone != nil {
+		for i := range l.line.dirs {
+			d := &l.line.dirs[i]
+			l.logger.Info("lab: delay line stats", "direction", d.name, "forwarded", d.forwarded,
+				"dropped", d.dropped, "foreign", d.foreign, "late_mean", time.Duration(d.late.mean()),
+				"late_max", time.Duration(d.late.max), "late_over_50us", d.late.over50us, "late_over_200us", d.late.over200us)
+		}
+	}
+	for _, ln := range l.listeners {
+		ln.Close()
+	}
+	l.acceptWG.Wait()
+	for _, fd := range []*int{&l.hostFd, &l.targetFd, &l.nsFd, &l.stopFd} {
+		if *fd >= 0 {
+			if err := unix.Close(*fd); err != nil {
+				errs = append(errs, err)
+			}
+			*fd = -1
+		}
+	}
+	if l.lock != nil {
+		l.lock.Close()
+		l.lock = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Stats reports what the delay lines did; valid after Close.
+type Stats struct {
+	Forwarded, Dropped, Foreign uint64        // packets moved, dropped on purpose, not lab traffic
+	LateMean, LateMax           time.Duration // how late packets left relative to their due time
+	LateOver50us, LateOver200us uint64
+}
+
+// Stats returns the per-direction counters: [0] towards the targets, [1] back to the host. Call it after
+// Close; before, it returns nil.
+func (l *Lab) Stats() []Stats {
+	select {
+	case <-l.closed:
+	default:
+		return nil
+	}
+	if l.line == nil {
+		return nil
+	}
+	var out []Stats
+	for i := range l.line.dirs {
+		d := &l.line.dirs[i]
+		out = append(out, Stats{d.forwarded, d.dropped, d.foreign, time.Duration(d.late.mean()), time.Duration(d.late.max), d.late.over50us, d.late.over200us})
+	}
+	return out
+}
+
+func (l *lateness) mean() int64 {
+	if l.n == 0 {
+		return 0
+	}
+	return l.sum / int64(l.n)
+}

@@ -1,0 +1,446 @@
+//go:build linux
+
+package lab
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// needLab skips (outside CI) or fails (CI=true) when the lab cannot run here.
+func needLab(t *testing.T) {
+	t.Helper()
+	if err := Available(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("lab test needs root in CI: %v", err)
+		}
+		t.Skipf("lab not available: %v", err)
+	}
+}
+
+func startLab(t *testing.T, targets ...Target) *Lab {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := Start(ctx, Config{Targets: targets})
+	if err != nil {
+		cancel()
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		cancel()
+	})
+	return l
+}
+
+var pingTime = regexp.MustCompile(`icmp_seq=\d+ .*time=([0-9.]+) ms`)
+var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
+
+// ping runs iputils ping and returns the per-reply RTTs and the sent and received counts. ping prints
+// three significant digits (0.1 ms steps from 10 ms on), well inside the 0.5 ms the tests allow.
+func ping(t *testing.T, addr netip.Addr, count int) (rtts []float64, sent, received int) {
+	t.Helper()
+	out, err := exec.Command("ping", "-n", "-c", strconv.Itoa(count), "-i", "0.01", "-W", "2", addr.String()).CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "packets transmitted") {
+		t.Fatalf("ping %s: %v: %s", addr, err, out)
+	}
+	for _, m := range pingTime.FindAllStringSubmatch(string(out), -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		rtts = append(rtts, v)
+	}
+	m := pingSummary.FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("ping %s: no summary in output:\n%s", addr, out)
+	}
+	sent, _ = strconv.Atoi(m[1])
+	received, _ = strconv.Atoi(m[2])
+	return rtts, sent, received
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n == 0 {
+		return math.NaN()
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// TestRTT checks the lab against system tools: ping's and TCP connect's median RTT is within 0.5 ms of
+// the configured truth, with no loss when no drop is configured.
+func TestRTT(t *testing.T) {
+	t.Parallel()
+	needLab(t)
+	l := startLab(t,
+		Target{Name: "oslo-nix", RTT: 2 * time.Millisecond, Ports: []uint16{443}},
+		Target{Name: "frankfurt", RTT: 25 * time.Millisecond, Ports: []uint16{443}},
+		Target{Name: "us-east", RTT: 95 * time.Millisecond, Ports: []uint16{443, 22}},
+	)
+	for _, ep := range l.Endpoints() {
+		t.Run(ep.Name, func(t *testing.T) {
+			t.Parallel()
+			rtts, sent, received := ping(t, ep.Addr, 40)
+			if received != sent || sent != 40 {
+				t.Errorf("icmp: %d sent, %d received; want 40 and no loss", sent, received)
+			}
+			t.Logf("ping: %d/%d, median %.3f ms (truth %.3f)", received, sent, median(rtts), ms(ep.RTT))
+			if got := median(rtts); math.Abs(got-ms(ep.RTT)) > 0.5 {
+				t.Errorf("icmp median %.3f ms, truth %.3f ms: off by more than 0.5 ms (%v)", got, ms(ep.RTT), rtts)
+			}
+			var tcp []float64
+			for range 9 {
+				rtt, err := connectTime(ep.Addr, ep.Ports[0])
+				if err != nil {
+					t.Fatalf("tcp connect: %v", err)
+				}
+				tcp = append(tcp, ms(rtt))
+			}
+			t.Logf("tcp connect: median %.3f ms (truth %.3f)", median(tcp), ms(ep.RTT))
+			if got := median(tcp); math.Abs(got-ms(ep.RTT)) > 0.5 {
+				t.Errorf("tcp connect median %.3f ms, truth %.3f ms: off by more than 0.5 ms (%v)", got, ms(ep.RTT), tcp)
+			}
+		})
+	}
+}
+
+// connectTime times one blocking connect(2) to addr:port. A plain blocking syscall on a locked thread
+// keeps Go's netpoller and scheduler out of the measurement, which is of the lab, not of net.Dial.
+func connectTime(addr netip.Addr, port uint16) (time.Duration, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	tv := unix.NsecToTimeval(int64(2 * time.Second))
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	err = unix.Connect(fd, &unix.SockaddrInet4{Port: int(port), Addr: addr.As4()})
+	el := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("connect %v port %d: %w", addr, port, err)
+	}
+	return el, nil
+}
+
+// TestClosedPortRefused checks that ports without a listener answer with a reset, as a real host does.
+func TestClosedPortRefused(t *testing.T) {
+	t.Parallel()
+	needLab(t)
+	l := startLab(t, Target{Name: "a", RTT: 4 * time.Millisecond, Ports: []uint16{80}})
+	ep := l.Endpoints()[0]
+	_, err := net.DialTimeout("tcp4", netip.AddrPortFrom(ep.Addr, 81).String(), 2*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("dial closed port: got %v, want connection refused", err)
+	}
+}
+
+// TestDrop checks the drop fraction over 300 echoes: error diffusion makes it exact.
+func TestDrop(t *testing.T) {
+	t.Parallel()
+	needLab(t)
+	l := startLab(t, Target{Name: "lossy", RTT: 2 * time.Millisecond, Drop: 0.1})
+	_, sent, received := ping(t, l.Endpoints()[0].Addr, 300)
+	loss := 100 * float64(sent-received) / float64(sent)
+	if sent != 300 || math.Abs(loss-10) > 3 {
+		t.Fatalf("%d sent, %d received: loss %.1f%%, want 10%% ± 3", sent, received, loss)
+	}
+	if loss != 10 {
+		t.Logf("loss %.2f%% (error diffusion should make it exactly 10%%)", loss)
+	}
+}
+
+func linkExists(t *testing.T, name string) bool {
+	t.Helper()
+	return exec.Command("ip", "link", "show", "dev", name).Run() == nil
+}
+
+// netnsHeld reports whether any process still holds the network namespace with inode ino.
+func netnsHeld(ino uint64) bool {
+	want := fmt.Sprintf("net:[%d]", ino)
+	paths, _ := filepath.Glob("/proc/[0-9]*/task/[0-9]*/ns/net")
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, p := range append(paths, fds...) {
+		if s, err := os.Readlink(p); err == nil && s == want {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCleanup checks that Close leaves no device, route, listener or namespace behind.
+func TestCleanup(t *testing.T) {
+	t.Parallel()
+	needLab(t)
+	l, err := Start(context.Background(), Config{Targets: []Target{{Name: "a", RTT: time.Millisecond, Ports: []uint16{80}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var st unix.Stat_t
+	if err := unix.Fstat(l.nsFd, &st); err != nil {
+		t.Fatal(err)
+	}
+	if !linkExists(t, l.Device()) || !netnsHeld(st.Ino) {
+		t.Fatalf("lab not up: device %s or namespace missing", l.Device())
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if linkExists(t, l.Device()) {
+		t.Errorf("device %s still exists after Close", l.Device())
+	}
+	out, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
+	if strings.Contains(string(out), l.Prefix().Addr().String()) {
+		t.Errorf("route for %s left after Close:\n%s", l.Prefix(), out)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for netnsHeld(st.Ino) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if netnsHeld(st.Ino) {
+		t.Errorf("target namespace net:[%d] still held after Close", st.Ino)
+	}
+}
+
+// TestCleanupOnContext checks that ending Start's context closes the lab.
+func TestCleanupOnContext(t *testing.T) {
+	t.Parallel()
+	needLab(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := Start(ctx, Config{Targets: []Target{{Name: "a", RTT: time.Millisecond}}})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	cancel()
+	select {
+	case <-l.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("lab not closed 5 s after its context ended")
+	}
+	if linkExists(t, l.Device()) {
+		t.Errorf("device %s still exists after context end", l.Device())
+	}
+}
+
+// TestHelperChild is not a test: TestCleanupOnSignal runs the test binary with it as a child that
+// starts a lab, prints its device name and waits to be killed.
+func TestHelperChild(t *testing.T) {
+	if os.Getenv("VARDE_LAB_CHILD") != "1" {
+		t.Skip("helper process for TestCleanupOnSignal")
+	}
+	l, err := Start(context.Background(), Config{Targets: []Target{{Name: "a", RTT: time.Millisecond, Ports: []uint16{80}}}})
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	fmt.Println("DEVICE", l.Device())
+	time.Sleep(time.Minute)
+	os.Exit(3)
+}
+
+// TestCleanupOnSignal kills a process holding a lab with SIGINT and with SIGKILL: the kernel removes the
+// lab's devices with the process because they hang on its descriptors.
+func TestCleanupOnSignal(t *testing.T) {
+	t.Parallel()
+	needLab(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperChild$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "VARDE_LAB_CHILD=1")
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			sc := bufio.NewScanner(stdout)
+			var dev string
+			for sc.Scan() {
+				if d, ok := strings.CutPrefix(sc.Text(), "DEVICE "); ok {
+					dev = d
+					break
+				}
+			}
+			if dev == "" {
+				t.Fatal("child printed no device")
+			}
+			if !linkExists(t, dev) {
+				t.Fatalf("child's device %s does not exist", dev)
+			}
+			cmd.Process.Signal(sig)
+			cmd.Wait()
+			deadline := time.Now().Add(3 * time.Second)
+			for linkExists(t, dev) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if linkExists(t, dev) {
+				t.Errorf("device %s survives the %v of its process", dev, sig)
+			}
+		})
+	}
+}
+
+// TestStaleCleanup plants a persistent TUN with a lab name whose block nobody holds and checks Start removes it.
+func TestStaleCleanup(t *testing.T) {
+	needLab(t) // not parallel: it takes a block lock briefly
+	n := -1
+	for i := numBlocks - 1; i >= 0; i-- {
+		f, ok, err := tryLock(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			f.Close()
+			n = i
+			break
+		}
+	}
+	if n < 0 {
+		t.Skip("no free block")
+	}
+	name := fmt.Sprintf("%s%dh", devicePrefix, n)
+	if out, err := exec.Command("ip", "tuntap", "add", "dev", name, "mode", "tun").CombinedOutput(); err != nil {
+		t.Skipf("cannot plant a persistent TUN: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", name).Run() })
+	startLab(t, Target{Name: "a", RTT: time.Millisecond})
+	if linkExists(t, name) {
+		t.Errorf("stale device %s not removed by Start", name)
+	}
+}
+
+// TestParallelLabs checks two labs in one process get distinct blocks and devices and both work.
+func TestParallelLabs(t *testing.T) {
+	t.Parallel()
+	needLab(t)
+	a := startLab(t, Target{Name: "a", RTT: 3 * time.Millisecond})
+	b := startLab(t, Target{Name: "a", RTT: 7 * time.Millisecond})
+	if a.Prefix().Overlaps(b.Prefix()) || a.Device() == b.Device() {
+		t.Fatalf("labs clash: %v %s and %v %s", a.Prefix(), a.Device(), b.Prefix(), b.Device())
+	}
+	for _, l := range []*Lab{a, b} {
+		ep := l.Endpoints()[0]
+		rtts, _, received := ping(t, ep.Addr, 10)
+		if received == 0 || math.Abs(median(rtts)-ms(ep.RTT)) > 0.5 {
+			t.Errorf("%v: received %d, median %.3f ms, want %.3f", ep.Addr, received, median(rtts), ms(ep.RTT))
+		}
+	}
+}
+
+// TestThousandTargets checks a full-size lab: every target answers with its own RTT.
+func TestThousandTargets(t *testing.T) {
+	t.Parallel()
+	needLab(t)
+	var targets []Target
+	for i := range 1000 {
+		targets = append(targets, Target{Name: fmt.Sprintf("t%04d", i), RTT: time.Duration(1+i%100) * time.Millisecond, Ports: []uint16{80}})
+	}
+	l := startLab(t, targets...)
+	eps := l.Endpoints()
+	if len(eps) != 1000 {
+		t.Fatalf("%d endpoints, want 1000", len(eps))
+	}
+	seen := map[netip.Addr]bool{}
+	for _, ep := range eps {
+		if seen[ep.Addr] || !l.Prefix().Contains(ep.Addr) || !labRange.Contains(ep.Addr) {
+			t.Fatalf("endpoint %s: address %v duplicate or outside %v", ep.Name, ep.Addr, l.Prefix())
+		}
+		seen[ep.Addr] = true
+	}
+	for _, i := range []int{0, 499, 999} {
+		ep := eps[i]
+		rtts, _, _ := ping(t, ep.Addr, 5)
+		if got := median(rtts); math.Abs(got-ms(ep.RTT)) > 0.5 {
+			t.Errorf("%s: median %.3f ms, truth %.3f (%v)", ep.Name, got, ms(ep.RTT), rtts)
+		}
+		c, err := net.DialTimeout("tcp4", netip.AddrPortFrom(ep.Addr, 80).String(), 2*time.Second)
+		if err != nil {
+			t.Errorf("%s: tcp: %v", ep.Name, err)
+		} else {
+			c.Close()
+		}
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"empty", Config{}, "no targets"},
+		{"noname", Config{Targets: []Target{{RTT: time.Millisecond}}}, "target 0: empty name"},
+		{"dup", Config{Targets: []Target{{Name: "a"}, {Name: "a"}}}, `target 1 ("a"): name already used by target 0`},
+		{"rtt", Config{Targets: []Target{{Name: "a", RTT: -time.Millisecond}}}, "RTT -1ms out of range"},
+		{"drop", Config{Targets: []Target{{Name: "a", Drop: 1.5}}}, "drop 1.5 out of range"},
+		{"nan", Config{Targets: []Target{{Name: "a", Drop: math.NaN()}}}, "drop NaN out of range"},
+		{"port0", Config{Targets: []Target{{Name: "a", Ports: []uint16{0}}}}, "port 0 out of range"},
+		{"portdup", Config{Targets: []Target{{Name: "a", Ports: []uint16{80, 80}}}}, "port 80 listed twice"},
+		{"many", Config{Targets: make([]Target, MaxTargets+1)}, "1022 targets, at most 1021"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Start(context.Background(), tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Start: got %v, want error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDropDeterministic(t *testing.T) {
+	t.Parallel()
+	// The accumulator alone, without devices: 10% of 300 packets is exactly 30.
+	d := &line{prefix: blockPrefix(0), index: make([]int32, 1024), delay: []int64{0},
+		dropPPM: []int64{100_000}, acc: make([][numClasses]int64, 1)}
+	for i := range d.index {
+		d.index[i] = -1
+	}
+	d.index[2] = 0
+	pkt := make([]byte, 28)
+	pkt[0], pkt[9] = 0x45, unix.IPPROTO_ICMP
+	copy(pkt[16:20], []byte{198, 18, 0, 2})
+	for range 300 {
+		d.accept(pkt, 0, 0)
+	}
+	if d.dirs[0].dropped != 30 || len(d.h) != 270 {
+		t.Fatalf("dropped %d, queued %d; want 30 and 270", d.dirs[0].dropped, len(d.h))
+	}
+}

@@ -1,0 +1,127 @@
+package probes
+
+import (
+	"math"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Kind is the probe type.
+type Kind string
+
+const (
+	KindICMP Kind = "icmp"
+	KindTCP  Kind = "tcp"
+)
+
+// Failure is why a sample or a whole result failed. The empty Failure means success.
+type Failure string
+
+const (
+	FailNone        Failure = ""
+	FailTimeout     Failure = "timeout"
+	FailRefused     Failure = "refused"
+	FailUnreachable Failure = "unreachable"
+	FailDNS         Failure = "dns"
+	FailError       Failure = "error" // anything else (socket errors, permissions); see Result.Err
+)
+
+// Sample is one echo or one handshake.
+type Sample struct {
+	Seq    int
+	SentAt time.Time // wall and monotonic time just before send/connect
+	// RTT is zero unless Received.
+	RTT      time.Duration
+	Received bool
+	// Duplicates counts extra replies for this sequence (ICMP).
+	Duplicates int
+	Failure    Failure
+	// KernelRTT is tcpi_rtt read right after connect (TCP only).
+	KernelRTT time.Duration
+	// SYNRetransmitted is set when tcpi_total_retrans > 0 right after connect (TCP only).
+	SYNRetransmitted bool
+}
+
+// Result is one measurement: every sample from one vantage to one target address with one probe kind.
+type Result struct {
+	Vantage string
+	Target  string // as written
+	Address netip.Addr
+	Kind    Kind
+	Port    uint16 // TCP port, 0 for ICMP
+	Started time.Time
+	// Failure is set when nothing was received (for DNS failure, no sample was sent); Err gives detail.
+	Failure Failure
+	Err     string
+	Samples []Sample
+	Stats   Stats
+}
+
+// Stats summarises samples. Duration fields are zero when Received == 0.
+type Stats struct {
+	Sent, Received, Duplicates  int
+	LossPct                     float64
+	Min, Median, Mean, P95, Max time.Duration
+	// Mdev is the population standard deviation, as iputils ping's mdev.
+	Mdev time.Duration
+	// Jitter is the mean absolute difference of consecutive received samples (in sequence order).
+	Jitter time.Duration
+}
+
+// ComputeStats summarises samples in sequence order.
+func ComputeStats(samples []Sample) Stats {
+	var s Stats
+	s.Sent = len(samples)
+	rtts := make([]float64, 0, len(samples))
+	for _, x := range samples {
+		s.Duplicates += x.Duplicates
+		if x.Received {
+			rtts = append(rtts, float64(x.RTT))
+		}
+	}
+	s.Received = len(rtts)
+	if s.Sent == 0 {
+		s.LossPct = 100
+		return s
+	}
+	s.LossPct = 100 * float64(s.Sent-s.Received) / float64(s.Sent)
+	if len(rtts) == 0 {
+		return s
+	}
+	var sum, sumsq, jit float64
+	for i, r := range rtts {
+		sum += r
+		sumsq += r * r
+		if i > 0 {
+			jit += math.Abs(r - rtts[i-1])
+		}
+	}
+	n := float64(len(rtts))
+	mean := sum / n
+	s.Mean = dur(mean)
+	// iputils: mdev = sqrt(tsum2/n - (tsum/n)^2).
+	v := sumsq/n - mean*mean
+	if v < 0 {
+		v = 0
+	}
+	s.Mdev = dur(math.Sqrt(v))
+	if len(rtts) > 1 {
+		s.Jitter = dur(jit / (n - 1))
+	}
+	sorted := slices.Clone(rtts)
+	slices.Sort(sorted)
+	s.Min, s.Max = dur(sorted[0]), dur(sorted[len(sorted)-1])
+	m := len(sorted) / 2
+	if len(sorted)%2 == 1 {
+		s.Median = dur(sorted[m])
+	} else {
+		s.Median = dur((sorted[m-1] + sorted[m]) / 2)
+	}
+	// p95 by nearest rank: the smallest sample with at least 95% of samples at or below it.
+	rank := int(math.Ceil(0.95 * n))
+	s.P95 = dur(sorted[rank-1])
+	return s
+}
+
+func dur(ns float64) time.Duration { return time.Duration(math.Round(ns)) }
