@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,34 +171,23 @@ func (sa *storedAudit) complianceModel() reports.ComplianceModel {
 	return m
 }
 
+// evidenceSummary is the short form of a finding's evidence for the report's table: the rule's own
+// evidence lines, or for a store the addresses and countries it was judged on.
 func evidenceSummary(raw json.RawMessage) string {
-	var v map[string]any
-	if json.Unmarshal(raw, &v) != nil || len(v) == 0 {
+	var v struct {
+		Evidence []string      `json:"evidence"`
+		Summary  *storeSummary `json:"summary"`
+	}
+	if json.Unmarshal(raw, &v) != nil {
 		return ""
 	}
-	if ev, ok := v["evidence"].([]any); ok {
-		var parts []string
-		for _, e := range ev {
-			parts = append(parts, fmt.Sprint(e))
-		}
-		return strings.Join(parts, "; ")
+	if len(v.Evidence) > 0 {
+		return strings.Join(v.Evidence, "; ")
 	}
-	var buf bytes.Buffer
-	keys := make([]string, 0, len(v))
-	for k := range v {
-		keys = append(keys, k)
+	if v.Summary != nil {
+		return fmt.Sprintf("addresses %s; countries %s", strings.Join(v.Summary.Addresses, ", "), strings.Join(v.Summary.Countries, ", "))
 	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		if k == "summary" {
-			continue
-		}
-		if i > 0 && buf.Len() > 0 {
-			buf.WriteString("; ")
-		}
-		fmt.Fprintf(&buf, "%s=%v", k, v[k])
-	}
-	return buf.String()
+	return ""
 }
 
 func (sa *storedAudit) databases() []reports.DatabaseProvenance {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/varde/varde"
+	"github.com/varde/varde/audit/residency"
 	"github.com/varde/varde/storage"
 )
 
@@ -13,6 +14,6 @@ func cmdVersion(_ context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "varde %s\nschema version %d\n", varde.Version, storage.LatestVersion())
+	fmt.Fprintf(e.stdout, "varde %s\nschema version %d\nrules version %s\n", varde.Version, storage.LatestVersion(), residency.RulesVersion)
 	return nil
 }
