@@ -102,7 +102,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // MarshalJSON writes the duration as a string, so the stored config reads like the file.
-func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + time.Duration(d).String() + `"`), nil }
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
 
 // LoadConfig reads and validates an audit.yaml. Errors name the file and, where YAML knows it, the line.
 func LoadConfig(path string) (*Config, error) {
