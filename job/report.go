@@ -205,10 +205,9 @@ func (sa *storedAudit) databases() []reports.DatabaseProvenance {
 
 func (sa *storedAudit) notes() []string {
 	var out []string
+	// Every step's outcome, so a skipped probe kind or a failed step is in the evidence for the reader.
 	for _, st := range sa.steps {
-		if st.Status != "succeeded" {
-			out = append(out, fmt.Sprintf("step %s %s: %s", st.Step, st.Status, st.Message))
-		}
+		out = append(out, fmt.Sprintf("Step %s %s: %s", st.Step, st.Status, st.Message))
 	}
 	out = append(out, "Geolocation alone cannot prove compliance: remote access to data stored in Norway from a third country is itself a transfer (Datatilsynet).")
 	return out
