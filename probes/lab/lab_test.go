@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -178,9 +179,21 @@ func TestDrop(t *testing.T) {
 	}
 }
 
-func linkExists(t *testing.T, name string) bool {
+// ifIndex is the interface index of a device, 0 if there is none. Tests compare indexes, not names: a
+// lab started by a parallel test may reuse a freed block and with it the device name.
+func ifIndex(t *testing.T, name string) int {
 	t.Helper()
-	return exec.Command("ip", "link", "show", "dev", name).Run() == nil
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return 0
+	}
+	return ifi.Index
+}
+
+// indexExists reports whether an interface with index idx exists; indexes are not reused soon.
+func indexExists(idx int) bool {
+	_, err := net.InterfaceByIndex(idx)
+	return err == nil
 }
 
 // netnsHeld reports whether any process still holds the network namespace with inode ino.
@@ -209,8 +222,16 @@ func TestCleanup(t *testing.T) {
 	if err := unix.Fstat(l.nsFd, &st); err != nil {
 		t.Fatal(err)
 	}
-	if !linkExists(t, l.Device()) || !netnsHeld(st.Ino) {
+	idx := ifIndex(t, l.Device())
+	if idx == 0 || !netnsHeld(st.Ino) {
 		t.Fatalf("lab not up: device %s or namespace missing", l.Device())
+	}
+	routes := func() string {
+		out, _ := exec.Command("ip", "-4", "-d", "route", "show", "table", "all").Output()
+		return string(out)
+	}
+	if !strings.Contains(routes(), "dev "+l.Device()) {
+		t.Fatalf("no route via %s while the lab runs", l.Device())
 	}
 	if err := l.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -218,12 +239,12 @@ func TestCleanup(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if linkExists(t, l.Device()) {
-		t.Errorf("device %s still exists after Close", l.Device())
+	if indexExists(idx) {
+		t.Errorf("device %s (index %d) still exists after Close", l.Device(), idx)
 	}
-	out, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
-	if strings.Contains(string(out), l.Prefix().Addr().String()) {
-		t.Errorf("route for %s left after Close:\n%s", l.Prefix(), out)
+	// Routes hang on the device; if a parallel lab took the block again, its device has a new index.
+	if ifIndex(t, l.Device()) == 0 && strings.Contains(routes(), "dev "+l.Device()) {
+		t.Errorf("route via %s left after Close:\n%s", l.Device(), routes())
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for netnsHeld(st.Ino) && time.Now().Before(deadline) {
@@ -245,14 +266,15 @@ func TestCleanupOnContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	idx := ifIndex(t, l.Device())
 	cancel()
 	select {
 	case <-l.closed:
 	case <-time.After(5 * time.Second):
 		t.Fatal("lab not closed 5 s after its context ended")
 	}
-	if linkExists(t, l.Device()) {
-		t.Errorf("device %s still exists after context end", l.Device())
+	if idx == 0 || indexExists(idx) {
+		t.Errorf("device %s (index %d) missing before or still there after context end", l.Device(), idx)
 	}
 }
 
@@ -267,9 +289,17 @@ func TestHelperChild(t *testing.T) {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
+	// A shell that starts go test in the background ignores SIGINT for it, and Go keeps inherited
+	// ignores; Notify takes SIGINT back so the child always dies of it, without calling Close.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt)
 	fmt.Println("DEVICE", l.Device())
-	time.Sleep(time.Minute)
-	os.Exit(3)
+	select {
+	case <-sigs:
+		os.Exit(130)
+	case <-time.After(time.Minute):
+		os.Exit(3)
+	}
 }
 
 // TestCleanupOnSignal kills a process holding a lab with SIGINT and with SIGKILL: the kernel removes the
@@ -289,7 +319,7 @@ func TestCleanupOnSignal(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			t.Cleanup(func() { cmd.Process.Kill() })
 			sc := bufio.NewScanner(stdout)
 			var dev string
 			for sc.Scan() {
@@ -301,16 +331,23 @@ func TestCleanupOnSignal(t *testing.T) {
 			if dev == "" {
 				t.Fatal("child printed no device")
 			}
-			if !linkExists(t, dev) {
+			idx := ifIndex(t, dev)
+			if idx == 0 {
 				t.Fatalf("child's device %s does not exist", dev)
 			}
 			cmd.Process.Signal(sig)
-			cmd.Wait()
+			waited := make(chan struct{})
+			go func() { cmd.Wait(); close(waited) }()
+			select {
+			case <-waited:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("child still alive 10 s after %v", sig)
+			}
 			deadline := time.Now().Add(3 * time.Second)
-			for linkExists(t, dev) && time.Now().Before(deadline) {
+			for indexExists(idx) && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
-			if linkExists(t, dev) {
+			if indexExists(idx) {
 				t.Errorf("device %s survives the %v of its process", dev, sig)
 			}
 		})
@@ -340,8 +377,9 @@ func TestStaleCleanup(t *testing.T) {
 		t.Skipf("cannot plant a persistent TUN: %v: %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("ip", "link", "del", name).Run() })
+	idx := ifIndex(t, name)
 	startLab(t, Target{Name: "a", RTT: time.Millisecond})
-	if linkExists(t, name) {
+	if idx == 0 || indexExists(idx) {
 		t.Errorf("stale device %s not removed by Start", name)
 	}
 }
@@ -370,7 +408,7 @@ func TestThousandTargets(t *testing.T) {
 	needLab(t)
 	var targets []Target
 	for i := range 1000 {
-		targets = append(targets, Target{Name: fmt.Sprintf("t%04d", i), RTT: time.Duration(1+i%100) * time.Millisecond, Ports: []uint16{80}})
+		targets = append(targets, Target{Name: fmt.Sprintf("t%04d", i), RTT: time.Duration(1+i%99) * time.Millisecond, Ports: []uint16{80}})
 	}
 	l := startLab(t, targets...)
 	eps := l.Endpoints()

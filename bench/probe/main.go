@@ -1,0 +1,379 @@
+//go:build linux
+
+// Command probe benchmarks `varde probe` against fping over a latency lab of 1,000 targets whose true
+// RTTs are spread over 1–100 ms. Both tools run as subprocesses in the same run against the same lab;
+// it prints wall time, CPU seconds, peak RSS and, across targets, the median and p99 of
+// |measured median − truth|, side by side with the ratios varde/fping. Run it through bench/probe/run.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/varde/varde/probes/lab"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/probe:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	varde    string
+	fping    string
+	targets  int
+	count    int
+	tcpCount int
+	port     uint16
+	minRTT   time.Duration
+	maxRTT   time.Duration
+	extraArg string
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("bench/probe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.varde, "varde", "bin/varde", "varde binary")
+	fs.StringVar(&o.fping, "fping", "fping", "fping binary")
+	fs.IntVar(&o.targets, "targets", 1000, "number of lab targets")
+	fs.IntVar(&o.count, "count", 5, "echoes per target")
+	fs.IntVar(&o.tcpCount, "tcp-count", 3, "TCP handshakes per target (varde only; fping has no TCP)")
+	port := fs.Uint("port", 443, "TCP port with a listener on every target")
+	fs.DurationVar(&o.minRTT, "min-rtt", time.Millisecond, "smallest true RTT")
+	fs.DurationVar(&o.maxRTT, "max-rtt", 100*time.Millisecond, "largest true RTT")
+	fs.StringVar(&o.extraArg, "varde-args", "", "extra arguments for varde probe, space separated")
+	fpingExtra := fs.String("fping-args", "", "extra arguments for fping, space separated (e.g. \"-i 1\" to pace it like varde)")
+	hold := fs.Bool("hold", false, "only start the lab, print the targets file and wait for SIGINT (manual runs, demos)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *port == 0 || *port > 65535 {
+		return fmt.Errorf("-port %d out of range [1, 65535]", *port)
+	}
+	o.port = uint16(*port)
+	if o.targets < 1 || o.count < 1 || o.tcpCount < 1 {
+		return fmt.Errorf("-targets, -count and -tcp-count must be positive")
+	}
+
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	targets := make([]lab.Target, o.targets)
+	for i := range targets {
+		// Evenly spread, at microsecond resolution so truths are not all whole milliseconds.
+		rtt := o.minRTT
+		if o.targets > 1 {
+			rtt += time.Duration(int64(o.maxRTT-o.minRTT) * int64(i) / int64(o.targets-1)).Truncate(time.Microsecond)
+		}
+		targets[i] = lab.Target{Name: fmt.Sprintf("t%04d", i), RTT: rtt, Ports: []uint16{o.port}}
+	}
+	l, err := lab.Start(ctx, lab.Config{Targets: targets, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("start lab: %w", err)
+	}
+	defer l.Close()
+	eps := l.Endpoints()
+	truth := make(map[string]time.Duration, len(eps))
+	dir, err := os.MkdirTemp("", "varde-bench-probe-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "targets.txt")
+	var list strings.Builder
+	for _, ep := range eps {
+		truth[ep.Addr.String()] = ep.RTT
+		fmt.Fprintln(&list, ep.Addr)
+	}
+	if err := os.WriteFile(file, []byte(list.String()), 0o644); err != nil {
+		return err
+	}
+
+	if *hold {
+		fmt.Fprintf(stdout, "lab up: %d targets in %s (file %s); SIGINT ends it\n", len(eps), l.Prefix(), file)
+		<-ctx.Done()
+		return nil
+	}
+
+	vardeArgs := []string{"probe", "--icmp", "--tcp", strconv.Itoa(int(o.port)), "--count", strconv.Itoa(o.count),
+		"--tcp-count", strconv.Itoa(o.tcpCount), "--json", "--targets", file}
+	if o.extraArg != "" {
+		vardeArgs = append(vardeArgs, strings.Fields(o.extraArg)...)
+	}
+	fmt.Fprintf(stderr, "running: %s %s\n", o.varde, strings.Join(vardeArgs, " "))
+	vr, err := measure(ctx, o.varde, vardeArgs...)
+	if err != nil {
+		return fmt.Errorf("varde: %w", err)
+	}
+	vICMP, vTCP, err := parseVarde(vr.stdout)
+	if err != nil {
+		return fmt.Errorf("varde output: %w", err)
+	}
+
+	fpingArgs := []string{"-C", strconv.Itoa(o.count), "-q", "-f", file}
+	if *fpingExtra != "" {
+		fpingArgs = append(fpingArgs, strings.Fields(*fpingExtra)...)
+	}
+	fmt.Fprintf(stderr, "running: %s %s\n", o.fping, strings.Join(fpingArgs, " "))
+	fr, err := measure(ctx, o.fping, fpingArgs...)
+	if err != nil {
+		var ee *exec.ExitError
+		// fping exits 1 when some target did not answer: still a measurement.
+		if !errors.As(err, &ee) || ee.ExitCode() > 1 {
+			return fmt.Errorf("fping: %w: %s", err, fr.stderr)
+		}
+	}
+	fICMP, err := parseFping(fr.stderr)
+	if err != nil {
+		return fmt.Errorf("fping output: %w", err)
+	}
+
+	ve, fe, te := errorsVsTruth(vICMP, truth), errorsVsTruth(fICMP, truth), errorsVsTruth(vTCP, truth)
+	fmt.Fprintf(stdout, "latency lab: %d targets, true RTT %v–%v, %s; varde: %s %s\n",
+		len(eps), o.minRTT, o.maxRTT, l.Prefix(), o.varde, strings.Join(vardeArgs, " "))
+	fmt.Fprintf(stdout, "fping: %s %s\n\n", o.fping, strings.Join(fpingArgs, " "))
+	tw := &table{}
+	tw.row("metric", "varde", "fping", "varde/fping")
+	tw.row("wall time (s)", f3(vr.wall.Seconds()), f3(fr.wall.Seconds()), ratio(vr.wall.Seconds(), fr.wall.Seconds()))
+	tw.row("CPU user+sys (s)", f3(vr.cpu.Seconds()), f3(fr.cpu.Seconds()), ratio(vr.cpu.Seconds(), fr.cpu.Seconds()))
+	tw.row("peak RSS (MiB)", f1(float64(vr.maxRSSKiB)/1024), f1(float64(fr.maxRSSKiB)/1024), ratio(float64(vr.maxRSSKiB), float64(fr.maxRSSKiB)))
+	tw.row("ICMP targets answered", fmt.Sprint(ve.n), fmt.Sprint(fe.n), "")
+	tw.row("ICMP echoes received/sent", fmt.Sprintf("%d/%d", vICMP.received, vICMP.sent), fmt.Sprintf("%d/%d", fICMP.received, fICMP.sent), "")
+	tw.row("ICMP |median−truth| median (ms)", f3(ve.median), f3(fe.median), ratio(ve.median, fe.median))
+	tw.row("ICMP |median−truth| p99 (ms)", f3(ve.p99), f3(fe.p99), ratio(ve.p99, fe.p99))
+	tw.row("ICMP |median−truth| max (ms)", f3(ve.max), f3(fe.max), ratio(ve.max, fe.max))
+	tw.row("ICMP signed median error (ms)", f3(ve.signedMedian), f3(fe.signedMedian), "")
+	tw.row("TCP targets answered", fmt.Sprint(te.n), "-", "")
+	tw.row("TCP handshakes received/sent", fmt.Sprintf("%d/%d", vTCP.received, vTCP.sent), "-", "")
+	tw.row("TCP |median−truth| median (ms)", f3(te.median), "-", "")
+	tw.row("TCP |median−truth| p99 (ms)", f3(te.p99), "-", "")
+	tw.row("TCP |median−truth| max (ms)", f3(te.max), "-", "")
+	tw.row("TCP signed median error (ms)", f3(te.signedMedian), "-", "")
+	tw.write(stdout)
+
+	fmt.Fprintln(stdout)
+	check := func(ok bool, what string) {
+		mark := "MET   "
+		if !ok {
+			mark = "MISSED"
+		}
+		fmt.Fprintf(stdout, "%s %s\n", mark, what)
+	}
+	check(ve.n == len(eps) && ve.p99 <= fe.p99, fmt.Sprintf("varde ICMP p99 error %.3f ms ≤ fping's %.3f ms", ve.p99, fe.p99))
+	check(ve.n == len(eps) && ve.p99 <= 0.3, fmt.Sprintf("varde ICMP p99 error %.3f ms ≤ 0.3 ms", ve.p99))
+	check(te.n == len(eps) && te.p99 <= 0.3, fmt.Sprintf("varde TCP p99 error %.3f ms ≤ 0.3 ms", te.p99))
+	check(vr.wall.Seconds() <= 1.2*fr.wall.Seconds(), fmt.Sprintf("varde wall %.2f s ≤ 1.2 × fping's %.2f s", vr.wall.Seconds(), fr.wall.Seconds()))
+	if err := l.Close(); err != nil {
+		return fmt.Errorf("close lab: %w", err)
+	}
+	for i, s := range l.Stats() {
+		fmt.Fprintf(stdout, "lab delay line %d: forwarded %d, dropped %d, foreign %d, late mean %v max %v, >50µs %d, >200µs %d\n",
+			i, s.Forwarded, s.Dropped, s.Foreign, s.LateMean, s.LateMax, s.LateOver50us, s.LateOver200us)
+	}
+	return nil
+}
+
+// result is one subprocess run.
+type result struct {
+	wall           time.Duration
+	cpu            time.Duration
+	maxRSSKiB      int64
+	stdout, stderr []byte
+}
+
+func measure(ctx context.Context, name string, args ...string) (result, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	r := result{wall: time.Since(start), stdout: out.Bytes(), stderr: errb.Bytes()}
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			r.maxRSSKiB = ru.Maxrss // Linux reports KiB
+		}
+	}
+	if err != nil {
+		msg := errb.String()
+		if len(msg) > 2000 {
+			msg = msg[:2000] + "..."
+		}
+		return r, fmt.Errorf("%s: %w; stderr:\n%s", name, err, msg)
+	}
+	return r, nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// measured holds per-address medians of one tool and kind.
+type measured struct {
+	median         map[string]float64 // ms, only addresses with at least one reply
+	sent, received int
+}
+
+type vardeLine struct {
+	Address  string   `json:"address"`
+	Kind     string   `json:"kind"`
+	Sent     int      `json:"sent"`
+	Received int      `json:"received"`
+	Median   *float64 `json:"median_ms"`
+	Failure  string   `json:"failure"`
+}
+
+func parseVarde(b []byte) (icmp, tcp measured, err error) {
+	icmp.median, tcp.median = map[string]float64{}, map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	line := 0
+	for sc.Scan() {
+		line++
+		var v vardeLine
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return icmp, tcp, fmt.Errorf("stdout line %d: %w", line, err)
+		}
+		m := &icmp
+		switch v.Kind {
+		case "icmp":
+		case "tcp":
+			m = &tcp
+		default:
+			return icmp, tcp, fmt.Errorf("stdout line %d: unknown kind %q", line, v.Kind)
+		}
+		m.sent += v.Sent
+		m.received += v.Received
+		if v.Median != nil {
+			m.median[v.Address] = *v.Median
+		}
+	}
+	return icmp, tcp, sc.Err()
+}
+
+// parseFping reads `fping -C N -q` output: "198.18.0.2 : 2.05 2.03 - 2.01 2.02" on stderr.
+func parseFping(b []byte) (measured, error) {
+	m := measured{median: map[string]float64{}}
+	for i, line := range strings.Split(string(b), "\n") {
+		addr, samples, ok := strings.Cut(line, " : ")
+		if !ok {
+			continue
+		}
+		addr = strings.TrimSpace(addr)
+		if _, err := netip.ParseAddr(addr); err != nil {
+			return m, fmt.Errorf("fping stderr line %d: %q is not an address", i+1, addr)
+		}
+		var rtts []float64
+		for _, f := range strings.Fields(samples) {
+			m.sent++
+			if f == "-" {
+				continue
+			}
+			v, err := strconv.ParseFloat(f, 64)
+			if err != nil {
+				return m, fmt.Errorf("fping stderr line %d: sample %q: %w", i+1, f, err)
+			}
+			rtts = append(rtts, v)
+			m.received++
+		}
+		if len(rtts) > 0 {
+			m.median[addr] = median(rtts)
+		}
+	}
+	return m, nil
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+type errStats struct {
+	n                              int
+	median, p99, max, signedMedian float64
+}
+
+func errorsVsTruth(m measured, truth map[string]time.Duration) errStats {
+	var abs, signed []float64
+	for addr, med := range m.median {
+		t, ok := truth[addr]
+		if !ok {
+			continue
+		}
+		d := med - float64(t)/1e6
+		signed = append(signed, d)
+		abs = append(abs, math.Abs(d))
+	}
+	if len(abs) == 0 {
+		return errStats{median: math.NaN(), p99: math.NaN(), max: math.NaN(), signedMedian: math.NaN()}
+	}
+	slices.Sort(abs)
+	p99 := abs[int(math.Ceil(0.99*float64(len(abs))))-1]
+	return errStats{n: len(abs), median: median(abs), p99: p99, max: abs[len(abs)-1], signedMedian: median(signed)}
+}
+
+func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+func ratio(a, b float64) string {
+	if b == 0 || math.IsNaN(a) || math.IsNaN(b) {
+		return "-"
+	}
+	return strconv.FormatFloat(a/b, 'f', 2, 64) + "×"
+}
+
+// table aligns columns: the first left, the rest right.
+type table struct{ rows [][]string }
+
+func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) write(w io.Writer) {
+	width := make([]int, len(t.rows[0]))
+	for _, r := range t.rows {
+		for i, c := range r {
+			width[i] = max(width[i], len([]rune(c)))
+		}
+	}
+	for _, r := range t.rows {
+		var b strings.Builder
+		for i, c := range r {
+			pad := strings.Repeat(" ", width[i]-len([]rune(c)))
+			if i == 0 {
+				b.WriteString(c + pad)
+			} else {
+				b.WriteString("  " + pad + c)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+}
