@@ -103,12 +103,7 @@ func reportVerdict(f storage.Finding) string {
 		return "inconclusive"
 	case f.Verdict == "in_eea" || f.Verdict == "adequate" || f.Verdict == "transfer_mechanism_required":
 		return "compliant"
-	case f.Verdict == "fail":
-		return "fail"
-	case f.Verdict == "warn":
-		return "warning"
-	case f.Verdict == "pass":
-		return "pass"
+	// Evidence-quality findings (anycast, registered country, disagreeing witnesses) carry no verdict.
 	case f.Severity == "high" || f.Severity == "critical" || f.Severity == "medium":
 		return "warning"
 	}

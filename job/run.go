@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -454,7 +455,7 @@ func LoadSigner(ctx context.Context, cfg *Config) (*sign.Signer, error) {
 	cert, key := cfg.Path(sg.Cert), cfg.Path(sg.Key)
 	if cert == "" {
 		dir := cfg.Path(sg.KeysDir)
-		cert, key = dir+"/"+sign.SignerFile, dir+"/"+sign.SignerKeyFile
+		cert, key = filepath.Join(dir, sign.SignerFile), filepath.Join(dir, sign.SignerKeyFile)
 		if _, err := os.Stat(cert); errors.Is(err, os.ErrNotExist) && sg.Init {
 			if _, err := sign.InitKeys(ctx, dir, sign.KeysConfig{Organization: cfg.Organisation}); err != nil {
 				return nil, fmt.Errorf("signing keys: %w", err)

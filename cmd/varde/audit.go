@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -202,16 +203,12 @@ func cmdReportGenerate(ctx context.Context, e *env, args []string) error {
 		return usagef("report generate: --kind %q: want compliance or sales", *kind)
 	}
 	if *keysDir != "" && *certPath == "" {
-		*certPath, *keyPath = *keysDir+"/"+sign.SignerFile, *keysDir+"/"+sign.SignerKeyFile
+		*certPath, *keyPath = filepath.Join(*keysDir, sign.SignerFile), filepath.Join(*keysDir, sign.SignerKeyFile)
 	}
 	if *certPath == "" {
 		return usagef("report generate: give --keys-dir or --cert to sign with")
 	}
-	pw, err := keyPassword(e, *pwFile)
-	if err != nil {
-		return err
-	}
-	signer, err := sign.Load(*certPath, *keyPath, pw)
+	signer, err := loadSigner(e, *certPath, *keyPath, *pwFile)
 	if err != nil {
 		return fmt.Errorf("report generate: %w", err)
 	}

@@ -116,11 +116,7 @@ func cmdReportSign(ctx context.Context, e *env, args []string) error {
 	if *certPath == "" {
 		return usagef("report sign: --cert is required")
 	}
-	pw, err := keyPassword(e, *pwFile)
-	if err != nil {
-		return err
-	}
-	s, err := sign.Load(*certPath, *keyPath, pw)
+	s, err := loadSigner(e, *certPath, *keyPath, *pwFile)
 	if err != nil {
 		return fmt.Errorf("report sign: %w", err)
 	}
@@ -134,6 +130,16 @@ func cmdReportSign(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "signed %s (signer sha256 %s)\n", dst, s.Fingerprint)
 	return nil
+}
+
+// loadSigner loads a signing key named on the command line; the password comes from a file or
+// $VARDE_KEY_PASSWORD, never from the command line.
+func loadSigner(e *env, certPath, keyPath, pwFile string) (*sign.Signer, error) {
+	pw, err := keyPassword(e, pwFile)
+	if err != nil {
+		return nil, err
+	}
+	return sign.Load(certPath, keyPath, pw)
 }
 
 func yesNo(b bool) string {
