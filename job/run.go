@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{AuditID: a.ID}
-	r := &runner{cfg: cfg, opts: opts, s: s, auditID: a.ID, res: res}
+	r := &runner{cfg: cfg, opts: opts, s: s, auditID: a.ID, res: res, periodEnd: end}
 	opts.Progress(fmt.Sprintf("audit %d started", a.ID))
 	if err := r.reference(ctx); err != nil {
 		opts.Logger.Warn("reference data", "err", err)
@@ -121,6 +121,8 @@ type runner struct {
 	auditID      int64
 	res          *Result
 	probeResults []probes.Result
+	// periodEnd is the last day of the audited period; the rules in force then apply.
+	periodEnd *time.Time
 }
 
 // step runs one step and records its outcome.
@@ -357,9 +359,8 @@ func (r *runner) residency(ctx context.Context, measured []probes.Result) (strin
 		return "", err
 	}
 	rcfg.Resolver = res
-	// The rules in force at the end of the audited period apply.
-	if _, end, _ := ParsePeriod(r.cfg.Period); end != nil {
-		rcfg.Date = *end
+	if r.periodEnd != nil {
+		rcfg.Date = *r.periodEnd
 	}
 	v := r.vantage()
 	rcfg.RTT = RTTTable(measured, residency.Vantage{Name: v.Name, Lat: v.Latitude, Lon: v.Longitude})

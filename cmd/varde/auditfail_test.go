@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,20 +22,7 @@ func TestAuditRunRecordsFailedStep(t *testing.T) {
 	if _, _, err := runT(t, url, "db", "migrate"); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	port := loopbackPort(t)
 	dir := t.TempDir()
 	broken := filepath.Join(dir, "stores.yaml")
 	if err := os.WriteFile(broken, []byte("version: 1\nstores:\n  - name: x\n    hots: 10.0.0.1\n"), 0o644); err != nil {
@@ -50,7 +36,7 @@ targets: [{name: local, host: 127.0.0.1, port: %d}]
 inventory: stores.yaml
 signing: {keys_dir: keys, init: true}
 output_dir: out
-`, ln.Addr().(*net.TCPAddr).Port)
+`, port)
 	cfgPath := filepath.Join(dir, "audit.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

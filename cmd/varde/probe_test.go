@@ -70,21 +70,7 @@ func asUsage(err error, u *usageError) bool {
 
 func TestProbeTCPJSON(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	port := strconv.Itoa(loopbackPort(t))
 	out, _, err := runProbe(t, "--vantage", "oslo-test", "--tcp", port, "--count", "2", "--interval", "10ms", "--json", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
@@ -165,4 +151,25 @@ func TestProbeTableGolden(t *testing.T) {
 			t.Errorf("%s differs:\n got:\n%s\nwant:\n%s", name, got, want)
 		}
 	}
+}
+
+// loopbackPort starts a TCP listener on 127.0.0.1 that accepts and closes every connection until the
+// test ends, and returns its port.
+func loopbackPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,21 +18,7 @@ func TestStoreFlag(t *testing.T) {
 	if _, _, err := runT(t, url, "db", "migrate"); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	port := strconv.Itoa(loopbackPort(t))
 	auditRe := regexp.MustCompile(`stored as audit (\d+)`)
 	ctx := context.Background()
 	s, err := storage.Open(ctx, storage.Config{DatabaseURL: url})
