@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -49,6 +50,56 @@ func labTargets(t *testing.T, l *lab.Lab) []probes.Target {
 	return out
 }
 
+// judged holds one result's samples measured against the RTT the lab really gave each of them.
+type judged struct {
+	errs  []time.Duration // measured RTT minus the lab's given RTT, per received sample
+	late  []time.Duration // the lab's given RTT minus the configured one, per received sample
+	given []time.Duration
+}
+
+// judge matches every received sample of r with the echo or handshake the lab carried for it: the first
+// one to r's address whose request reached the lab after the sample was sent and before its reply came;
+// or, bySeq, the echo whose sequence number on the wire is the sample's (pro-bing numbers its echoes from
+// 0 and reports a send only after it).
+func judge(t *testing.T, l *lab.Lab, r probes.Result, bySeq bool) judged {
+	t.Helper()
+	xs, overflow := l.Exchanges()
+	if overflow != 0 {
+		t.Fatalf("lab transit log overflowed by %d packets", overflow)
+	}
+	kind := lab.ExchangeEcho
+	if r.Kind == probes.KindTCP {
+		kind = lab.ExchangeHandshake
+	}
+	var j judged
+	for _, s := range r.Samples {
+		if !s.Received {
+			continue
+		}
+		x, ok := xs.After(kind, r.Address, s.SentAt)
+		if bySeq {
+			x, ok = xs.Echo(r.Address, uint16(s.Seq))
+		}
+		if !ok || !x.Arrived.Before(s.SentAt.Add(s.RTT)) {
+			t.Fatalf("%s %s seq %d: the lab carried no %s for it", r.Kind, r.Target, s.Seq, kind)
+		}
+		j.errs, j.late, j.given = append(j.errs, s.RTT-x.Given()), append(j.late, x.Late()), append(j.given, x.Given())
+	}
+	return j
+}
+
+func medianOf(v []time.Duration) time.Duration {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
 func abs(d time.Duration) time.Duration {
 	if d < 0 {
 		return -d
@@ -79,17 +130,25 @@ func TestLabMedianRTT(t *testing.T) {
 			t.Errorf("%s %s: failure %q (%s), received %d/%d", r.Kind, r.Target, r.Failure, r.Err, r.Stats.Received, cfg.Count)
 			continue
 		}
-		errMed := r.Stats.Median - truth
-		t.Logf("%-4s truth %5v: median %v (error %+.3f ms), min %v, p95 %v, mdev %v, jitter %v", r.Kind, truth,
-			r.Stats.Median, float64(errMed)/1e6, r.Stats.Min, r.Stats.P95, r.Stats.Mdev, r.Stats.Jitter)
+		j := judge(t, l, r, false)
+		errMed := medianOf(j.errs)
+		t.Logf("%-4s truth %5v: median %v, error %+.3f ms against the RTT the lab gave (lab late by median %v, max %v); min %v, p95 %v, mdev %v, jitter %v",
+			r.Kind, truth, r.Stats.Median, float64(errMed)/1e6, medianOf(j.late), slices.Max(j.late), r.Stats.Min, r.Stats.P95, r.Stats.Mdev, r.Stats.Jitter)
 		if abs(errMed) > 500*time.Microsecond {
-			t.Errorf("%s truth %v: median %v is %v off, want within 0.5 ms", r.Kind, truth, r.Stats.Median, errMed)
+			t.Errorf("%s truth %v: median error %v against the RTT the lab gave, want within 0.5 ms (%v)", r.Kind, truth, errMed, j.errs)
 		}
 		if r.Kind == probes.KindTCP {
+			k := 0
 			for _, s := range r.Samples {
-				// tcpi_rtt is the kernel's smoothed SYN/SYN-ACK sample in µs; it must agree roughly.
-				if s.KernelRTT < truth/2 || s.KernelRTT > 2*truth {
-					t.Errorf("tcp truth %v: tcpi_rtt %v implausible", truth, s.KernelRTT)
+				if !s.Received {
+					continue
+				}
+				given := j.given[k]
+				k++
+				// tcpi_rtt is the kernel's smoothed SYN/SYN-ACK sample in µs; it must agree roughly with the
+				// round trip the lab gave that handshake.
+				if s.KernelRTT < given/2 || s.KernelRTT > 2*given {
+					t.Errorf("tcp truth %v: tcpi_rtt %v implausible for a handshake the lab gave %v", truth, s.KernelRTT, given)
 				}
 				if s.SYNRetransmitted {
 					t.Errorf("tcp truth %v: SYN retransmitted on a lossless lab link", truth)
@@ -116,11 +175,12 @@ func TestLabMedianRTTProBing(t *testing.T) {
 	}
 	for i, r := range res {
 		truth := truths[i]
-		errMed := r.Stats.Median - truth
-		t.Logf("pro-bing truth %5v: median %v (error %+.3f ms), received %d/%d", truth, r.Stats.Median,
-			float64(errMed)/1e6, r.Stats.Received, r.Stats.Sent)
+		j := judge(t, l, r, true)
+		errMed := medianOf(j.errs)
+		t.Logf("pro-bing truth %5v: median %v, error %+.3f ms against the RTT the lab gave (lab late by median %v), received %d/%d",
+			truth, r.Stats.Median, float64(errMed)/1e6, medianOf(j.late), r.Stats.Received, r.Stats.Sent)
 		if r.Stats.Received != cfg.Count || abs(errMed) > 500*time.Microsecond {
-			t.Errorf("pro-bing truth %v: median %v (%v off), received %d/%d", truth, r.Stats.Median, errMed, r.Stats.Received, r.Stats.Sent)
+			t.Errorf("pro-bing truth %v: median error %v against the RTT the lab gave, received %d/%d", truth, errMed, r.Stats.Received, r.Stats.Sent)
 		}
 	}
 }

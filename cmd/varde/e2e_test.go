@@ -102,9 +102,13 @@ output_dir: out
 		if !withLab {
 			continue
 		}
+		// The lab never gives less than the configured RTT, so a median below it is a probe that is wrong.
+		// Above it, a busy machine can make the lab late; the probes and probes/lab tests judge accuracy
+		// against the RTT the lab really gave each packet, which this end-to-end run does not see. Here the
+		// stored median must stay near the truth and keep the three targets apart.
 		st := job.StatsOf(mm).Median
-		if d := st - truth[mm.Target]; d > 500*time.Microsecond || d < -500*time.Microsecond {
-			t.Errorf("%s %s median %v, truth %v", mm.Target, mm.ProbeKind, st, truth[mm.Target])
+		if d := st - truth[mm.Target]; d < 0 || d > 2*time.Millisecond {
+			t.Errorf("%s %s median %v, truth %v: want within [0, +2 ms] of it", mm.Target, mm.ProbeKind, st, truth[mm.Target])
 		}
 	}
 	if withLab && (kinds["icmp"] != 3 || kinds["tcp"] != 3) {

@@ -39,7 +39,10 @@ func sameResults(t *testing.T, a, b guest.Report, live bool) {
 				continue
 			}
 			if live && r.CheckID == auditguest.IDCPUSteal {
-				r.Observed = ""
+				// Two live invocations sample /proc/stat at different moments, and steal time on a busy
+				// host moves by whole percentage points within a second: only what the check is, not what
+				// it saw, can be compared. guest.TestSnapshotEqualsLive compares steal on one collection.
+				r.Observed, r.Status, r.Remediation = "", "", nil
 			}
 			*rs.out = append(*rs.out, r)
 		}

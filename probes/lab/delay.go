@@ -26,6 +26,9 @@ const (
 	// which is why the line sleeps in ppoll on a locked thread rather than in time.Sleep.
 	spinBase  = 200 * time.Microsecond
 	maxPacket = 65536
+	// rtPriority is the delay line's SCHED_FIFO priority: above every ordinary task, below the kernel's own
+	// threaded interrupt handlers (50).
+	rtPriority = 10
 )
 
 // packet is one IP packet waiting in a delay line.
@@ -33,7 +36,8 @@ type packet struct {
 	due int64  // nanotime at which to write it out
 	seq uint64 // arrival order: ties leave in FIFO order
 	buf []byte
-	dir int // 0: towards the target, 1: back to the host
+	dir int   // 0: towards the target, 1: back to the host
+	rec int32 // index of its transit record, -1 when not recorded
 }
 
 type packetHeap []*packet
@@ -96,6 +100,8 @@ type line struct {
 	seq  uint64
 	free [][]byte
 	rbuf []byte
+
+	transits transitLog
 }
 
 // lateness records how late packets left the delay line relative to their due time.
@@ -126,6 +132,13 @@ func (d *line) run(done chan<- struct{}) {
 	runtime.LockOSThread()
 	// A 1 ns timer slack makes ppoll's timeout precise instead of rounding up by 50 µs or more.
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	// The line stands in for a network, which does not wait for a CPU: under SCHED_FIFO a busy machine's
+	// ordinary tasks (a compiler, stress-ng, other tests) cannot hold a packet in the TUN queue or past its
+	// due time. Only the hypervisor (steal time) still can, and Exchanges shows what that cost. The kernel's
+	// RT throttling keeps 5% of each second for everything else even if the line spins without pause.
+	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: rtPriority}, 0); err != nil {
+		d.logger.Info("lab: delay line runs without real-time priority; a busy machine will make it late", "err", err)
+	}
 	d.rbuf = make([]byte, maxPacket)
 	fds := []unix.PollFd{
 		{Fd: int32(d.host), Events: unix.POLLIN},
@@ -218,6 +231,10 @@ func (d *line) accept(b []byte, dir int, now int64) {
 			return
 		}
 	}
+	rec := int32(-1)
+	if kind, id, seq, port := classify(b, dir); kind != packetOther {
+		rec = d.transits.add(transit{kind: kind, target: ti, id: id, seq: seq, port: port, arrived: now})
+	}
 	var buf []byte
 	if k := len(d.free); k > 0 {
 		buf = d.free[k-1]
@@ -225,7 +242,7 @@ func (d *line) accept(b []byte, dir int, now int64) {
 	}
 	buf = append(buf[:0], b...)
 	d.seq++
-	heap.Push(&d.h, &packet{due: now + d.delay[ti], seq: d.seq, buf: buf, dir: dir})
+	heap.Push(&d.h, &packet{due: now + d.delay[ti], seq: d.seq, buf: buf, dir: dir, rec: rec})
 }
 
 func (d *line) write(p *packet, now int64) {
@@ -235,8 +252,16 @@ func (d *line) write(p *packet, now int64) {
 	if p.dir == 1 {
 		out = d.host
 	}
+	// The release is recorded before the write: the receiver may act on the packet (a reply read, a
+	// connect returning) before write returns, and whoever then asks for the record must find it.
+	if p.rec >= 0 {
+		d.transits.release(p.rec, now)
+	}
 	if _, err := unix.Write(out, p.buf); err != nil {
 		d.logger.Debug("lab: write failed", "direction", st.name, "err", err)
+		if p.rec >= 0 {
+			d.transits.release(p.rec, 0)
+		}
 	} else {
 		st.forwarded++
 	}

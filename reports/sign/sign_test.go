@@ -219,11 +219,20 @@ func tsaServer(t *testing.T) (*httptest.Server, *x509.Certificate) {
 		t.Fatal(err)
 	}
 	eku, _ := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
+	// The token's time is the pinned clock, but pkcs7 stamps the token's CMS signingTime with the real clock
+	// and has no hook to change it, and parsing the response checks that time against this certificate. So
+	// the certificate is valid around both: the pinned day and the day the test runs.
+	notBefore, notAfter := fixedNow.Add(-time.Hour), fixedNow.Add(24*time.Hour)
+	if now := time.Now(); now.Before(notBefore) {
+		notBefore = now.Add(-time.Hour)
+	} else if now.After(notAfter) {
+		notAfter = now.Add(24 * time.Hour)
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:    big.NewInt(7),
 		Subject:         pkix.Name{CommonName: "test TSA"},
-		NotBefore:       fixedNow.Add(-time.Hour),
-		NotAfter:        fixedNow.Add(24 * time.Hour),
+		NotBefore:       notBefore,
+		NotAfter:        notAfter,
 		KeyUsage:        x509.KeyUsageDigitalSignature,
 		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}},
 	}
