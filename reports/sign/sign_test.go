@@ -79,7 +79,15 @@ type keys struct {
 func newKeys(t *testing.T, cfg KeysConfig) keys {
 	t.Helper()
 	dir := t.TempDir()
-	cfg.Now = clock
+	// Documents are signed at the pinned clock, and Verify checks the chain at that time; pdfsig with an NSS
+	// database checks it at the real time. So the certificates are issued at the earlier of the two and stay
+	// valid a year past the later: the test passes on any day, before or after the pinned one.
+	from, to := fixedNow, time.Now()
+	if to.Before(from) {
+		from, to = to, from
+	}
+	cfg.Now = func() time.Time { return from }
+	cfg.Validity = to.Sub(from) + 365*24*time.Hour
 	if _, err := InitKeys(context.Background(), dir, cfg); err != nil {
 		t.Fatal(err)
 	}
