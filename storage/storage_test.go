@@ -12,15 +12,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/varde/varde/storage"
-	"github.com/varde/varde/storage/pgtemp"
+	"github.com/varde/varde/storage/pgtemp/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtemp.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // newStore gives each test a fresh, migrated database.
 func newStore(t *testing.T) (*storage.Store, string) {
 	t.Helper()
-	url := pgtemp.Database(t)
+	url := pgtest.Database(t)
 	ctx := context.Background()
 	s, err := storage.Open(ctx, storage.Config{DatabaseURL: url, SkipSchemaCheck: true})
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 	"github.com/varde/varde/probes/lab"
 	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/storage"
-	"github.com/varde/varde/storage/pgtemp"
+	"github.com/varde/varde/storage/pgtemp/pgtest"
 )
 
 // TestAuditRunEndToEnd runs the main job through run(): a throwaway database, the latency lab (as root),
@@ -30,7 +30,7 @@ func TestAuditRunEndToEnd(t *testing.T) {
 	if !withLab && os.Getenv("CI") == "true" {
 		t.Fatalf("the end-to-end test needs the latency lab in CI: %v", lab.Available())
 	}
-	url := pgtemp.Database(t)
+	url := pgtest.Database(t)
 	dir := t.TempDir()
 	if _, _, err := runT(t, url, "db", "migrate"); err != nil {
 		t.Fatal(err)
