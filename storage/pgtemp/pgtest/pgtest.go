@@ -87,3 +87,23 @@ func sanitize(s string) string {
 	}
 	return string(b)
 }
+
+// LoadSQL runs the SQL script at path (for example a pg_dump of data) in the database at url, on a
+// connection of its own, so that the script's session settings end with it.
+func LoadSQL(t testing.TB, url, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	// Without arguments Exec uses the simple protocol, which runs a script of many statements.
+	if _, err := conn.Exec(ctx, string(b)); err != nil {
+		t.Fatalf("pgtest: load %s: %v", path, err)
+	}
+}
