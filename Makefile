@@ -1,6 +1,8 @@
 # varde: `make demo` runs the main job on embedded defaults, `make test` runs every test.
 GO           ?= go
 BIN          := bin/varde
+# The latency lab runs in a program of its own, never linked into varde; varde finds it beside itself.
+LAB          := bin/varde-lab
 # Debian packages the tests, benchmarks and demo use; .ci/deps installs the missing ones.
 APT_PACKAGES := poppler-utils qpdf fping lynis libnss3-tools iproute2 iputils-ping openssl
 FUZZTIME     ?= 10s
@@ -11,6 +13,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/varde
+	$(GO) build -o $(LAB) ./demo/varde-lab
 
 # Installs the PostgreSQL server (when its binaries are missing) and the APT_PACKAGES.
 deps:

@@ -75,8 +75,12 @@ func (sa *storedAudit) vantages() []reports.Vantage {
 	return out
 }
 
+// period is the audited period or, for an audit configured without one, the span it ran.
 func (sa *storedAudit) period() reports.Period {
-	var p reports.Period
+	p := reports.Period{From: sa.audit.StartedAt, Until: sa.audit.StartedAt}
+	if sa.audit.FinishedAt != nil {
+		p.Until = *sa.audit.FinishedAt
+	}
 	if sa.audit.PeriodStart != nil {
 		p.From = *sa.audit.PeriodStart
 	}
@@ -379,11 +383,10 @@ func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) 
 		ropts := reports.Options{Now: now}
 		switch kind {
 		case ReportCompliance:
-			m, err := sa.complianceModel()
-			if err != nil {
-				return out, fmt.Errorf("%s report of audit %d: %w", kind, auditID, err)
+			var m reports.ComplianceModel
+			if m, err = sa.complianceModel(); err == nil {
+				err = reports.Compliance(&buf, m, ropts)
 			}
-			err = reports.Compliance(&buf, m, ropts)
 		case ReportSales:
 			err = reports.Sales(&buf, sa.salesModel(), ropts)
 		}

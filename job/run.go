@@ -465,11 +465,16 @@ func (r *runner) guest(ctx context.Context) (string, error) {
 }
 
 func (r *runner) reports(ctx context.Context) (string, error) {
-	signer, err := LoadSigner(ctx, r.cfg)
+	signer, err := LoadSigner(ctx, r.cfg, r.opts.Now)
 	if err != nil {
 		return "", err
 	}
-	reps, err := GenerateReports(ctx, r.s, ReportOptions{AuditID: r.auditID, Signer: signer,
+	// The sales comparison compares targets; without any there is nothing to compare.
+	kinds := []ReportKind{ReportCompliance}
+	if len(r.cfg.Targets) > 0 {
+		kinds = append(kinds, ReportSales)
+	}
+	reps, err := GenerateReports(ctx, r.s, ReportOptions{AuditID: r.auditID, Kinds: kinds, Signer: signer,
 		OutDir: r.cfg.Path(r.cfg.OutputDir), Now: r.opts.Now, TSAURL: r.cfg.Signing.TSAURL})
 	r.res.Reports = append(r.res.Reports, reps...)
 	if err != nil {
@@ -479,12 +484,16 @@ func (r *runner) reports(ctx context.Context) (string, error) {
 	for _, rp := range reps {
 		paths = append(paths, rp.Path)
 	}
-	return "signed " + strings.Join(paths, ", "), nil
+	msg := "signed " + strings.Join(paths, ", ")
+	if len(r.cfg.Targets) == 0 {
+		msg += "; no sales comparison: no targets configured"
+	}
+	return msg, nil
 }
 
 // LoadSigner returns the signing key the config names or, with Init set, makes a CA and signing
-// certificate in KeysDir when they are not there yet.
-func LoadSigner(ctx context.Context, cfg *Config) (*sign.Signer, error) {
+// certificate in KeysDir when they are not there yet, valid from now().
+func LoadSigner(ctx context.Context, cfg *Config, now func() time.Time) (*sign.Signer, error) {
 	sg := cfg.Signing
 	var password []byte
 	if sg.Password != "" {
@@ -495,7 +504,7 @@ func LoadSigner(ctx context.Context, cfg *Config) (*sign.Signer, error) {
 		dir := cfg.Path(sg.KeysDir)
 		cert, key = filepath.Join(dir, sign.SignerFile), filepath.Join(dir, sign.SignerKeyFile)
 		if _, err := os.Stat(cert); errors.Is(err, os.ErrNotExist) && sg.Init {
-			if _, err := sign.InitKeys(ctx, dir, sign.KeysConfig{Organization: cfg.Organisation}); err != nil {
+			if _, err := sign.InitKeys(ctx, dir, sign.KeysConfig{Organization: cfg.Organisation, Now: now}); err != nil {
 				return nil, fmt.Errorf("signing keys: %w", err)
 			}
 		}

@@ -84,13 +84,13 @@ func (s *Store) MigrateTo(ctx context.Context, version int) (MigrateResult, erro
 	if err != nil {
 		return MigrateResult{}, err
 	}
-	if version < cur || version > latest {
-		return MigrateResult{From: cur, To: cur}, fmt.Errorf("migrate to schema version %d: want %d to %d (the database is at %d)",
-			version, cur, latest, cur)
-	}
 	if cur > latest {
 		return MigrateResult{From: cur, To: cur}, fmt.Errorf("%w: the database is at schema version %d but this varde knows only up to %d; upgrade varde",
 			ErrSchemaTooNew, cur, latest)
+	}
+	if version < cur || version > latest {
+		return MigrateResult{From: cur, To: cur}, fmt.Errorf("migrate to schema version %d: want %d to %d (the database is at %d)",
+			version, cur, latest, cur)
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
