@@ -190,7 +190,8 @@ func (r *runner) step(ctx context.Context, name string, fn func(context.Context)
 	r.opts.Progress(fmt.Sprintf("%s: %s %s", name, st.Status, st.Message))
 }
 
-var errSkipped = errors.New("skipped")
+// errSkipped marks a step that had nothing to do; it is recorded as StepSkipped.
+var errSkipped = errors.New("nothing to do")
 
 func (r *runner) reference(ctx context.Context) error {
 	var errs []error
