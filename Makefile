@@ -11,8 +11,14 @@ FUZZTIME     ?= 10s
 
 all: build
 
+# The version comes from the build: -buildvcs=auto overrides a GOFLAGS that turns stamping off, and the
+# linked revision covers git worktrees, which the go command does not stamp.
+REVISION     := $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED     := $(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo true)
+VCSFLAGS     := -buildvcs=auto -ldflags "-X github.com/varde/varde.linkedRevision=$(REVISION) -X github.com/varde/varde.linkedModified=$(MODIFIED)"
+
 build:
-	$(GO) build -o $(BIN) ./cmd/varde
+	$(GO) build $(VCSFLAGS) -o $(BIN) ./cmd/varde
 	$(GO) build -o $(LAB) ./demo/varde-lab
 
 # Installs the PostgreSQL server (when its binaries are missing) and the APT_PACKAGES.

@@ -25,8 +25,12 @@ func ReadBuild() Build {
 	return buildFrom(bi)
 }
 
+// linkedRevision and linkedModified are set by `make build` (-ldflags -X) from git, for builds the go
+// command does not stamp: it skips VCS stamping in a git worktree, whose .git is a file.
+var linkedRevision, linkedModified string
+
 func buildFrom(bi *debug.BuildInfo) Build {
-	b := Build{Module: bi.Main.Version}
+	b := Build{Module: bi.Main.Version, Revision: linkedRevision, Modified: linkedModified == "true"}
 	if b.Module == "" {
 		b.Module = "(devel)"
 	}
