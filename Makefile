@@ -1,6 +1,8 @@
 # varde: `make demo` runs the main job on embedded defaults, `make test` runs every test.
 GO           ?= go
 BIN          := bin/varde
+# The latency lab runs in a program of its own, never linked into varde; varde finds it beside itself.
+LAB          := bin/varde-lab
 # Debian packages the tests, benchmarks and demo use; .ci/deps installs the missing ones.
 APT_PACKAGES := poppler-utils qpdf fping lynis libnss3-tools iproute2 iputils-ping openssl
 FUZZTIME     ?= 10s
@@ -9,8 +11,15 @@ FUZZTIME     ?= 10s
 
 all: build
 
+# The version comes from the build: -buildvcs=auto overrides a GOFLAGS that turns stamping off, and the
+# linked revision covers git worktrees, which the go command does not stamp.
+REVISION     := $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED     := $(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo true)
+VCSFLAGS     := -buildvcs=auto -ldflags "-X github.com/varde/varde.linkedRevision=$(REVISION) -X github.com/varde/varde.linkedModified=$(MODIFIED)"
+
 build:
-	$(GO) build -o $(BIN) ./cmd/varde
+	$(GO) build $(VCSFLAGS) -o $(BIN) ./cmd/varde
+	$(GO) build -o $(LAB) ./demo/varde-lab
 
 # Installs the PostgreSQL server (when its binaries are missing) and the APT_PACKAGES.
 deps:

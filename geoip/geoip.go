@@ -244,7 +244,14 @@ func (db *DB) Lookup(addr netip.Addr) (Answer, error) {
 			return a, fmt.Errorf("geoip lookup of %s in %s: %w", addr, db.prov.Path, err)
 		}
 		a.Network = c.Traits.Network
-		a.Found = c.HasData()
+		// Whether the database has a record is a question for the search tree, not for the City
+		// decode: a record holding only fields City does not read (Enterprise ISP or connection
+		// type) is still a record.
+		rec := db.mm.Lookup(addr)
+		if err := rec.Err(); err != nil {
+			return a, fmt.Errorf("geoip lookup of %s in %s: %w", addr, db.prov.Path, err)
+		}
+		a.Found = rec.Found()
 		a.Country = c.Country.ISOCode
 		a.RegisteredCountry = c.RegisteredCountry.ISOCode
 		a.RepresentedCountry = c.RepresentedCountry.ISOCode

@@ -301,6 +301,22 @@ func TestGeneratedCityDatabase(t *testing.T) {
 	}
 }
 
+// A record that holds only Enterprise fields (none of which the City decode reads) is a record: Found.
+func TestEnterpriseOnlyRecordIsFound(t *testing.T) {
+	t.Parallel()
+	path := writeDB(t, mmdbwriter.Options{DatabaseType: "GeoIP2-Enterprise", Description: map[string]string{"en": "enterprise"}},
+		map[string]mmdbtype.Map{
+			"192.0.2.0/24": {"traits": mmdbtype.Map{"isp": mmdbtype.String("Telenor Norge AS"), "connection_type": mmdbtype.String("Corporate")}},
+		})
+	db := mustOpen(t, path)
+	if a := lookup(t, db, "192.0.2.10"); !a.Found || a.Country != "" || a.Network != netip.MustParsePrefix("192.0.2.0/24") {
+		t.Errorf("enterprise-only record = %+v, want Found without a country", a)
+	}
+	if a := lookup(t, db, "198.51.100.1"); a.Found {
+		t.Errorf("address without a record = %+v, want not Found", a)
+	}
+}
+
 func TestGeneratedCountryCodeDatabase(t *testing.T) {
 	t.Parallel()
 	// The shape of geo-whois-asn-country: only country_code and no description.

@@ -10,20 +10,20 @@ import (
 	"time"
 
 	"github.com/varde/varde"
-	auditguest "github.com/varde/varde/audit/guest"
+	"github.com/varde/varde/audit/tuning"
 )
 
 // Report is one guest check run: where it ran and every check result.
 type Report struct {
-	Host     string              `json:"host"`
-	Kernel   string              `json:"kernel,omitempty"`
-	Root     auditguest.RootKind `json:"root"`
-	RootName string              `json:"root_name"`
+	Host     string          `json:"host"`
+	Kernel   string          `json:"kernel,omitempty"`
+	Root     tuning.RootKind `json:"root"`
+	RootName string          `json:"root_name"`
 	// CheckedAt is when the check ran; CollectedAt is the snapshot's time (equal for live runs).
-	CheckedAt   time.Time           `json:"checked_at"`
-	CollectedAt time.Time           `json:"collected_at"`
-	Tool        string              `json:"tool"`
-	Results     []auditguest.Result `json:"results"`
+	CheckedAt   time.Time       `json:"checked_at"`
+	CollectedAt time.Time       `json:"collected_at"`
+	Tool        string          `json:"tool"`
+	Results     []tuning.Result `json:"results"`
 }
 
 // Check collects facts from root and judges them with every check in the catalogue. This is the function an
@@ -39,7 +39,7 @@ func Check(ctx context.Context, root Root, cfg Config) (Report, error) {
 	}
 	now := cfg.Now().UTC()
 	r := Report{Host: facts.Host, Kernel: facts.Kernel, Root: root.Kind, RootName: root.Name, CheckedAt: now,
-		CollectedAt: now, Tool: varde.Version, Results: auditguest.Evaluate(facts)}
+		CollectedAt: now, Tool: varde.Version, Results: tuning.Evaluate(facts)}
 	if root.Manifest != nil {
 		r.CollectedAt = root.Manifest.Time
 		if r.Host == "" {
@@ -50,8 +50,8 @@ func Check(ctx context.Context, root Root, cfg Config) (Report, error) {
 }
 
 // Counts tallies results by status.
-func (r Report) Counts() map[auditguest.Status]int {
-	c := map[auditguest.Status]int{}
+func (r Report) Counts() map[tuning.Status]int {
+	c := map[tuning.Status]int{}
 	for _, res := range r.Results {
 		c[res.Status]++
 	}
@@ -74,7 +74,7 @@ func (r Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(tw, "STATUS\tCHECK\tSUBJECT\tOBSERVED")
 	for _, res := range r.Results {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", strings.ToUpper(string(res.Status)), res.CheckID, res.Subject, res.Observed)
-		if res.Status != auditguest.Pass && res.Status != auditguest.NotApplicable {
+		if res.Status != tuning.Pass && res.Status != tuning.NotApplicable {
 			fmt.Fprintf(tw, "\t\t\texpected: %s\n", res.Expected)
 		}
 		for _, rem := range res.Remediation {
@@ -86,6 +86,6 @@ func (r Report) WriteTable(w io.Writer) error {
 	}
 	c := r.Counts()
 	_, err := fmt.Fprintf(w, "\n%d results: %d pass, %d warn, %d fail, %d notapplicable, %d error\n", len(r.Results),
-		c[auditguest.Pass], c[auditguest.Warn], c[auditguest.Fail], c[auditguest.NotApplicable], c[auditguest.Error])
+		c[tuning.Pass], c[tuning.Warn], c[tuning.Fail], c[tuning.NotApplicable], c[tuning.Error])
 	return err
 }

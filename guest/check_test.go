@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	auditguest "github.com/varde/varde/audit/guest"
+	"github.com/varde/varde/audit/tuning"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -88,7 +88,7 @@ func TestGoldenFixtures(t *testing.T) {
 	}
 }
 
-func find(t *testing.T, rep Report, id, subject string) auditguest.Result {
+func find(t *testing.T, rep Report, id, subject string) tuning.Result {
 	t.Helper()
 	for _, r := range rep.Results {
 		if r.CheckID == id && r.Subject == subject {
@@ -96,10 +96,10 @@ func find(t *testing.T, rep Report, id, subject string) auditguest.Result {
 		}
 	}
 	t.Fatalf("no result for %s %q", id, subject)
-	return auditguest.Result{}
+	return tuning.Result{}
 }
 
-func expect(t *testing.T, r auditguest.Result, st auditguest.Status, observed ...string) {
+func expect(t *testing.T, r tuning.Result, st tuning.Status, observed ...string) {
 	t.Helper()
 	if r.Status != st {
 		t.Errorf("%s %s: status %s, want %s (observed %q)", r.CheckID, r.Subject, r.Status, st, r.Observed)
@@ -115,49 +115,49 @@ func expect(t *testing.T, r auditguest.Result, st auditguest.Status, observed ..
 func TestSeedGuestFindings(t *testing.T) {
 	t.Parallel()
 	rep := checkRoot(t, fixtureRoot(t, "centos6-xen-pv"), testConfig())
-	expect(t, find(t, rep, auditguest.IDVirtType, ""), auditguest.Pass, "xen PV domU")
-	sched := find(t, rep, auditguest.IDIOScheduler, "xvda")
-	expect(t, sched, auditguest.Warn, "cfq active", "legacy")
+	expect(t, find(t, rep, tuning.IDVirtType, ""), tuning.Pass, "xen PV domU")
+	sched := find(t, rep, tuning.IDIOScheduler, "xvda")
+	expect(t, sched, tuning.Warn, "cfq active", "legacy")
 	if len(sched.Remediation) != 2 || sched.Remediation[0] != "echo noop > /sys/block/xvda/queue/scheduler" ||
 		!strings.Contains(sched.Remediation[1], "elevator=noop") {
 		t.Errorf("scheduler remediation %q: want runtime echo and elevator=noop", sched.Remediation)
 	}
-	expect(t, find(t, rep, auditguest.IDClockSource, ""), auditguest.Warn, "current tsc", "xen available but not used")
-	expect(t, find(t, rep, auditguest.IDCPUSteal, ""), auditguest.Fail, "steal 25.0%")
-	expect(t, find(t, rep, auditguest.IDNginxWorkers, "/etc/nginx/nginx.conf"), auditguest.Pass, "worker_processes 2", "2 vCPUs")
-	expect(t, find(t, rep, auditguest.IDXenDisks, "/etc/xen/configs/mailserver.cfg"), auditguest.Pass, "phy:")
-	expect(t, find(t, rep, auditguest.IDXenPVBoot, "/etc/xen/configs/mailserver.cfg"), auditguest.Pass, "ramdisk")
-	expect(t, find(t, rep, auditguest.IDMySQLBufferPool, "/etc/my.cnf"), auditguest.Pass, "/etc/my.cnf.d/server.cnf:3")
-	expect(t, find(t, rep, auditguest.IDIOThroughput, ""), auditguest.NotApplicable)
+	expect(t, find(t, rep, tuning.IDClockSource, ""), tuning.Warn, "current tsc", "xen available but not used")
+	expect(t, find(t, rep, tuning.IDCPUSteal, ""), tuning.Fail, "steal 25.0%")
+	expect(t, find(t, rep, tuning.IDNginxWorkers, "/etc/nginx/nginx.conf"), tuning.Pass, "worker_processes 2", "2 vCPUs")
+	expect(t, find(t, rep, tuning.IDXenDisks, "/etc/xen/configs/mailserver.cfg"), tuning.Pass, "phy:")
+	expect(t, find(t, rep, tuning.IDXenPVBoot, "/etc/xen/configs/mailserver.cfg"), tuning.Pass, "ramdisk")
+	expect(t, find(t, rep, tuning.IDMySQLBufferPool, "/etc/my.cnf"), tuning.Pass, "/etc/my.cnf.d/server.cnf:3")
+	expect(t, find(t, rep, tuning.IDIOThroughput, ""), tuning.NotApplicable)
 
 	kvm := checkRoot(t, fixtureRoot(t, "kvm-modern"), testConfig())
-	expect(t, find(t, kvm, auditguest.IDVirtType, ""), auditguest.Pass, "kvm")
-	expect(t, find(t, kvm, auditguest.IDIOScheduler, "vda"), auditguest.Pass, "none active", "blk-mq")
-	bfq := find(t, kvm, auditguest.IDIOScheduler, "sda")
-	expect(t, bfq, auditguest.Warn, "bfq active")
+	expect(t, find(t, kvm, tuning.IDVirtType, ""), tuning.Pass, "kvm")
+	expect(t, find(t, kvm, tuning.IDIOScheduler, "vda"), tuning.Pass, "none active", "blk-mq")
+	bfq := find(t, kvm, tuning.IDIOScheduler, "sda")
+	expect(t, bfq, tuning.Warn, "bfq active")
 	if len(bfq.Remediation) < 2 || !strings.Contains(bfq.Remediation[1], `/etc/udev/rules.d/`) {
 		t.Errorf("blk-mq remediation %q: want a udev rule", bfq.Remediation)
 	}
-	expect(t, find(t, kvm, auditguest.IDClockSource, ""), auditguest.Pass, "current kvm-clock")
+	expect(t, find(t, kvm, tuning.IDClockSource, ""), tuning.Pass, "current kvm-clock")
 
 	vz := checkRoot(t, fixtureRoot(t, "openvz"), testConfig())
-	expect(t, find(t, vz, auditguest.IDVirtType, ""), auditguest.Warn, "openvz")
+	expect(t, find(t, vz, tuning.IDVirtType, ""), tuning.Warn, "openvz")
 	dock := checkRoot(t, fixtureRoot(t, "docker"), testConfig())
-	expect(t, find(t, dock, auditguest.IDVirtType, ""), auditguest.Pass, "docker container")
-	expect(t, find(t, dock, auditguest.IDNginxWorkers, ""), auditguest.NotApplicable)
+	expect(t, find(t, dock, tuning.IDVirtType, ""), tuning.Pass, "docker container")
+	expect(t, find(t, dock, tuning.IDNginxWorkers, ""), tuning.NotApplicable)
 }
 
 // TestBadInputGivesErrorResults: garbled files fail only their own checks, with file:line for configs.
 func TestBadInputGivesErrorResults(t *testing.T) {
 	t.Parallel()
 	rep := checkRoot(t, fixtureRoot(t, "garbled"), testConfig())
-	expect(t, find(t, rep, auditguest.IDNginxGzip, ""), auditguest.Error, "/etc/nginx/conf.d/site.conf:4:")
-	expect(t, find(t, rep, auditguest.IDMySQLBufferPool, ""), auditguest.Error, "/etc/my.cnf:1:")
-	expect(t, find(t, rep, auditguest.IDXenMemory, "/etc/xen/bad.cfg"), auditguest.Error, "/etc/xen/bad.cfg:2:")
-	expect(t, find(t, rep, auditguest.IDXenMemory, "/etc/xen/good.cfg"), auditguest.Pass)
-	expect(t, find(t, rep, auditguest.IDMemOvercommit, ""), auditguest.Error, "overcommit_memory")
-	expect(t, find(t, rep, auditguest.IDCPUSteal, ""), auditguest.Error, "backwards")
-	expect(t, find(t, rep, auditguest.IDClockSource, ""), auditguest.Pass)
+	expect(t, find(t, rep, tuning.IDNginxGzip, ""), tuning.Error, "/etc/nginx/conf.d/site.conf:4:")
+	expect(t, find(t, rep, tuning.IDMySQLBufferPool, ""), tuning.Error, "/etc/my.cnf:1:")
+	expect(t, find(t, rep, tuning.IDXenMemory, "/etc/xen/bad.cfg"), tuning.Error, "/etc/xen/bad.cfg:2:")
+	expect(t, find(t, rep, tuning.IDXenMemory, "/etc/xen/good.cfg"), tuning.Pass)
+	expect(t, find(t, rep, tuning.IDMemOvercommit, ""), tuning.Error, "overcommit_memory")
+	expect(t, find(t, rep, tuning.IDCPUSteal, ""), tuning.Error, "backwards")
+	expect(t, find(t, rep, tuning.IDClockSource, ""), tuning.Pass)
 }
 
 // denyFS makes chosen files unreadable, as a permission problem on a live system would.
@@ -181,10 +181,10 @@ func TestUnreadableFileGivesErrorResult(t *testing.T) {
 		"etc/mysql/mariadb.conf.d/50-server.cnf":                          true,
 	}}
 	rep := checkRoot(t, r, testConfig())
-	expect(t, find(t, rep, auditguest.IDClockSource, ""), auditguest.Error, "permission denied")
-	expect(t, find(t, rep, auditguest.IDMySQLBufferPool, ""), auditguest.Error, "/etc/mysql/my.cnf:7:", "50-server.cnf")
-	expect(t, find(t, rep, auditguest.IDIOScheduler, "vda"), auditguest.Pass)
-	expect(t, find(t, rep, auditguest.IDNginxWorkers, "/etc/nginx/nginx.conf"), auditguest.Pass)
+	expect(t, find(t, rep, tuning.IDClockSource, ""), tuning.Error, "permission denied")
+	expect(t, find(t, rep, tuning.IDMySQLBufferPool, ""), tuning.Error, "/etc/mysql/my.cnf:7:", "50-server.cnf")
+	expect(t, find(t, rep, tuning.IDIOScheduler, "vda"), tuning.Pass)
+	expect(t, find(t, rep, tuning.IDNginxWorkers, "/etc/nginx/nginx.conf"), tuning.Pass)
 }
 
 func collectBytes(t *testing.T, r Root, cfg Config) []byte {
@@ -197,10 +197,10 @@ func collectBytes(t *testing.T, r Root, cfg Config) []byte {
 }
 
 // comparable drops what legitimately differs between roots: the I/O checks say which root they skipped.
-func comparable(rs []auditguest.Result) []auditguest.Result {
-	var out []auditguest.Result
+func comparable(rs []tuning.Result) []tuning.Result {
+	var out []tuning.Result
 	for _, r := range rs {
-		if r.CheckID == auditguest.IDIOThroughput || r.CheckID == auditguest.IDIOIOPS {
+		if r.CheckID == tuning.IDIOThroughput || r.CheckID == tuning.IDIOIOPS {
 			continue
 		}
 		out = append(out, r)
@@ -208,7 +208,7 @@ func comparable(rs []auditguest.Result) []auditguest.Result {
 	return out
 }
 
-func diffResults(t *testing.T, a, b []auditguest.Result, skipObserved map[string]bool) {
+func diffResults(t *testing.T, a, b []tuning.Result, skipObserved map[string]bool) {
 	t.Helper()
 	if len(a) != len(b) {
 		t.Fatalf("%d results vs %d", len(a), len(b))
@@ -242,8 +242,8 @@ func TestSnapshotEqualsDirectory(t *testing.T) {
 			if fromSnap.Host != direct.Host {
 				t.Errorf("host %q vs %q", fromSnap.Host, direct.Host)
 			}
-			for _, id := range []string{auditguest.IDIOThroughput, auditguest.IDIOIOPS} {
-				expect(t, find(t, fromSnap, id, ""), auditguest.NotApplicable, "snapshot")
+			for _, id := range []string{tuning.IDIOThroughput, tuning.IDIOIOPS} {
+				expect(t, find(t, fromSnap, id, ""), tuning.NotApplicable, "snapshot")
 			}
 		})
 	}

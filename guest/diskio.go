@@ -11,7 +11,7 @@ import (
 	"time"
 	"unsafe"
 
-	auditguest "github.com/varde/varde/audit/guest"
+	"github.com/varde/varde/audit/tuning"
 )
 
 // IOConfig bounds the direct-I/O measurement so it never fills a disk or runs long.
@@ -72,13 +72,13 @@ func alignedBuf(n int) []byte {
 // MeasureDiskIO writes up to cfg.Bytes with O_DIRECT in 1 MiB blocks (as dd bs=1M oflag=direct), then reads
 // random 4 KiB blocks of that file with O_DIRECT at queue depth 1, and removes the file. Failures (no
 // O_DIRECT on tmpfs, no space) are reported in the returned facts; the error is only for a cancelled ctx.
-func MeasureDiskIO(ctx context.Context, cfg IOConfig) (auditguest.DiskIOFacts, error) {
+func MeasureDiskIO(ctx context.Context, cfg IOConfig) (tuning.DiskIOFacts, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
-		return auditguest.DiskIOFacts{Dir: cfg.Dir, WriteErr: err, ReadErr: err}, nil
+		return tuning.DiskIOFacts{Dir: cfg.Dir, WriteErr: err, ReadErr: err}, nil
 	}
-	d := auditguest.DiskIOFacts{Dir: cfg.Dir}
-	fail := func(err error) (auditguest.DiskIOFacts, error) {
+	d := tuning.DiskIOFacts{Dir: cfg.Dir}
+	fail := func(err error) (tuning.DiskIOFacts, error) {
 		d.WriteErr = err
 		d.ReadErr = fmt.Errorf("no test file to read: %w", err)
 		return d, ctx.Err()

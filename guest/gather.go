@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	auditguest "github.com/varde/varde/audit/guest"
+	"github.com/varde/varde/audit/tuning"
 	"github.com/varde/varde/guest/mycnf"
 	"github.com/varde/varde/guest/nginxconf"
 	"github.com/varde/varde/guest/xencfg"
@@ -71,22 +71,22 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // Gather collects every fact from root: files, two steal samples and, on a live root, the disk measurement.
-func Gather(ctx context.Context, root Root, cfg Config) (auditguest.Facts, error) {
+func Gather(ctx context.Context, root Root, cfg Config) (tuning.Facts, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
-		return auditguest.Facts{}, err
+		return tuning.Facts{}, err
 	}
 	samples, err := stealSamples(ctx, root, cfg)
 	if err != nil && ctx.Err() != nil {
-		return auditguest.Facts{}, err
+		return tuning.Facts{}, err
 	}
 	f := gatherFiles(root.FS)
 	f.Root = root.Kind
 	f.Steal = stealFacts(samples, err)
-	if root.Kind == auditguest.RootLive && !cfg.SkipIO {
+	if root.Kind == tuning.RootLive && !cfg.SkipIO {
 		d, err := MeasureDiskIO(ctx, cfg.IO)
 		if err != nil {
-			return auditguest.Facts{}, err // only a cancelled ctx; measurement failures are in d
+			return tuning.Facts{}, err // only a cancelled ctx; measurement failures are in d
 		}
 		f.DiskIO = &d
 	}
@@ -100,7 +100,7 @@ func stealSamples(ctx context.Context, root Root, cfg Config) ([]StatSample, err
 		return root.Manifest.StatSamples, nil
 	}
 	first, err := readStat(root.FS, cfg.Now)
-	if err != nil || root.Kind != auditguest.RootLive {
+	if err != nil || root.Kind != tuning.RootLive {
 		return []StatSample{first}, err
 	}
 	if err := cfg.Sleep(ctx, cfg.StealInterval); err != nil {
@@ -118,15 +118,15 @@ func readStat(fsys fs.FS, now func() time.Time) (StatSample, error) {
 	return StatSample{At: now().UTC(), Text: string(b)}, nil
 }
 
-func stealFacts(samples []StatSample, err error) auditguest.StealFacts {
+func stealFacts(samples []StatSample, err error) tuning.StealFacts {
 	if err != nil {
-		return auditguest.StealFacts{Err: err}
+		return tuning.StealFacts{Err: err}
 	}
-	var s auditguest.StealFacts
+	var s tuning.StealFacts
 	for i, smp := range samples {
 		c, err := ParseProcStat(smp.Text)
 		if err != nil {
-			return auditguest.StealFacts{Err: fmt.Errorf("/proc/stat sample %d: %w", i+1, err)}
+			return tuning.StealFacts{Err: fmt.Errorf("/proc/stat sample %d: %w", i+1, err)}
 		}
 		c.At = smp.At
 		s.Samples = append(s.Samples, c)
@@ -135,7 +135,7 @@ func stealFacts(samples []StatSample, err error) auditguest.StealFacts {
 }
 
 // ParseProcStat reads the aggregate "cpu" line of /proc/stat.
-func ParseProcStat(text string) (auditguest.CPUSample, error) {
+func ParseProcStat(text string) (tuning.CPUSample, error) {
 	for n, line := range strings.Split(text, "\n") {
 		fields := strings.Fields(line)
 		if len(fields) == 0 || fields[0] != "cpu" {
@@ -143,20 +143,20 @@ func ParseProcStat(text string) (auditguest.CPUSample, error) {
 		}
 		vals := fields[1:]
 		if len(vals) < 8 {
-			return auditguest.CPUSample{}, fmt.Errorf("line %d: cpu line has %d values, want at least 8 (user..steal)", n+1, len(vals))
+			return tuning.CPUSample{}, fmt.Errorf("line %d: cpu line has %d values, want at least 8 (user..steal)", n+1, len(vals))
 		}
 		var v [10]uint64
 		for i := 0; i < len(vals) && i < 10; i++ {
 			x, err := strconv.ParseUint(vals[i], 10, 64)
 			if err != nil {
-				return auditguest.CPUSample{}, fmt.Errorf("line %d: value %d %q is not a counter", n+1, i+1, vals[i])
+				return tuning.CPUSample{}, fmt.Errorf("line %d: value %d %q is not a counter", n+1, i+1, vals[i])
 			}
 			v[i] = x
 		}
-		return auditguest.CPUSample{User: v[0], Nice: v[1], System: v[2], Idle: v[3], IOWait: v[4], IRQ: v[5],
+		return tuning.CPUSample{User: v[0], Nice: v[1], System: v[2], Idle: v[3], IOWait: v[4], IRQ: v[5],
 			SoftIRQ: v[6], Steal: v[7], Guest: v[8], GuestNice: v[9]}, nil
 	}
-	return auditguest.CPUSample{}, errors.New(`no "cpu" line`)
+	return tuning.CPUSample{}, errors.New(`no "cpu" line`)
 }
 
 func readTrim(fsys fs.FS, name string) (string, error) {
@@ -174,8 +174,8 @@ func exists(fsys fs.FS, name string) bool {
 
 // gatherFiles reads every file-based fact. It is also what Collect runs over a recording FS, so a snapshot
 // holds exactly the files these reads touched.
-func gatherFiles(fsys fs.FS) auditguest.Facts {
-	var f auditguest.Facts
+func gatherFiles(fsys fs.FS) tuning.Facts {
+	var f tuning.Facts
 	f.Host, _ = readTrim(fsys, "proc/sys/kernel/hostname")
 	if f.Host == "" {
 		f.Host, _ = readTrim(fsys, "etc/hostname")
@@ -192,10 +192,10 @@ func gatherFiles(fsys fs.FS) auditguest.Facts {
 	return f
 }
 
-func gatherCPU(fsys fs.FS) (auditguest.CPUFacts, bool) {
+func gatherCPU(fsys fs.FS) (tuning.CPUFacts, bool) {
 	b, err := fs.ReadFile(fsys, "proc/cpuinfo")
 	if err != nil {
-		return auditguest.CPUFacts{Err: fmt.Errorf("/proc/cpuinfo: %w", err)}, false
+		return tuning.CPUFacts{Err: fmt.Errorf("/proc/cpuinfo: %w", err)}, false
 	}
 	n, hyp := 0, false
 	for _, line := range strings.Split(string(b), "\n") {
@@ -215,15 +215,15 @@ func gatherCPU(fsys fs.FS) (auditguest.CPUFacts, bool) {
 		}
 	}
 	if n == 0 {
-		return auditguest.CPUFacts{Err: errors.New(`/proc/cpuinfo: no "processor" lines`)}, hyp
+		return tuning.CPUFacts{Err: errors.New(`/proc/cpuinfo: no "processor" lines`)}, hyp
 	}
-	return auditguest.CPUFacts{VCPUs: n}, hyp
+	return tuning.CPUFacts{VCPUs: n}, hyp
 }
 
 var dmiKeys = []string{"sys_vendor", "product_name", "product_version", "board_vendor", "bios_vendor", "bios_version", "chassis_vendor"}
 
-func gatherVirt(fsys fs.FS, hypFlag bool) auditguest.VirtFacts {
-	v := auditguest.VirtFacts{CPUHypervisorFlag: hypFlag, DMI: map[string]string{}}
+func gatherVirt(fsys fs.FS, hypFlag bool) tuning.VirtFacts {
+	v := tuning.VirtFacts{CPUHypervisorFlag: hypFlag, DMI: map[string]string{}}
 	soft := func(name string) string {
 		s, err := readTrim(fsys, name)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) && v.Err == nil && !errors.Is(err, fs.ErrPermission) {
@@ -268,12 +268,12 @@ func skipBlock(name string) bool {
 	return false
 }
 
-func gatherBlock(fsys fs.FS) auditguest.BlockFacts {
+func gatherBlock(fsys fs.FS) tuning.BlockFacts {
 	ents, err := fs.ReadDir(fsys, "sys/block")
 	if err != nil {
-		return auditguest.BlockFacts{Err: fmt.Errorf("/sys/block: %w", err)}
+		return tuning.BlockFacts{Err: fmt.Errorf("/sys/block: %w", err)}
 	}
-	var bf auditguest.BlockFacts
+	var bf tuning.BlockFacts
 	for _, e := range ents {
 		name := e.Name()
 		if skipBlock(name) {
@@ -284,7 +284,7 @@ func gatherBlock(fsys fs.FS) auditguest.BlockFacts {
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // no request queue: nothing to schedule
 		}
-		d := auditguest.BlockDevice{Name: name}
+		d := tuning.BlockDevice{Name: name}
 		if err != nil {
 			d.Err = err
 			bf.Devices = append(bf.Devices, d)
@@ -324,17 +324,17 @@ func gatherBlock(fsys fs.FS) auditguest.BlockFacts {
 	return bf
 }
 
-func gatherClock(fsys fs.FS) auditguest.ClockFacts {
+func gatherClock(fsys fs.FS) tuning.ClockFacts {
 	const dir = "sys/devices/system/clocksource/clocksource0/"
 	cur, err := readTrim(fsys, dir+"current_clocksource")
 	if err != nil {
-		return auditguest.ClockFacts{Err: err}
+		return tuning.ClockFacts{Err: err}
 	}
 	av, err := readTrim(fsys, dir+"available_clocksource")
 	if err != nil {
-		return auditguest.ClockFacts{Err: err}
+		return tuning.ClockFacts{Err: err}
 	}
-	return auditguest.ClockFacts{Current: cur, Available: strings.Fields(av)}
+	return tuning.ClockFacts{Current: cur, Available: strings.Fields(av)}
 }
 
 func readInt(fsys fs.FS, name string) (int64, error) {
@@ -349,8 +349,8 @@ func readInt(fsys fs.FS, name string) (int64, error) {
 	return n, nil
 }
 
-func gatherMemory(fsys fs.FS) auditguest.MemoryFacts {
-	var m auditguest.MemoryFacts
+func gatherMemory(fsys fs.FS) tuning.MemoryFacts {
+	var m tuning.MemoryFacts
 	if b, err := fs.ReadFile(fsys, "proc/meminfo"); err != nil {
 		m.MemErr = fmt.Errorf("/proc/meminfo: %w", err)
 	} else {
@@ -432,26 +432,26 @@ func gatherMemory(fsys fs.FS) auditguest.MemoryFacts {
 // nginxConfigs are where distributions and source builds put nginx.conf; the first that exists is used.
 var nginxConfigs = []string{"etc/nginx/nginx.conf", "usr/local/nginx/conf/nginx.conf", "usr/local/etc/nginx/nginx.conf", "opt/nginx/conf/nginx.conf"}
 
-func gatherNginx(fsys fs.FS) auditguest.NginxFacts {
+func gatherNginx(fsys fs.FS) tuning.NginxFacts {
 	for _, name := range nginxConfigs {
 		_, err := fs.Stat(fsys, name)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return auditguest.NginxFacts{Present: true, Err: fmt.Errorf("/%s: %w", name, err)}
+			return tuning.NginxFacts{Present: true, Err: fmt.Errorf("/%s: %w", name, err)}
 		}
 		c, err := nginxconf.Parse(fsys, name)
-		return auditguest.NginxFacts{Present: true, Config: c, Err: err}
+		return tuning.NginxFacts{Present: true, Config: c, Err: err}
 	}
-	return auditguest.NginxFacts{}
+	return tuning.NginxFacts{}
 }
 
 // myCnfs are the global option files in the order the server reads them.
 var myCnfs = []string{"etc/my.cnf", "etc/mysql/my.cnf", "usr/etc/my.cnf"}
 
-func gatherMySQL(fsys fs.FS) auditguest.MySQLFacts {
-	var out auditguest.MySQLFacts
+func gatherMySQL(fsys fs.FS) tuning.MySQLFacts {
+	var out tuning.MySQLFacts
 	merged := &mycnf.Config{}
 	for _, name := range myCnfs {
 		_, err := fs.Stat(fsys, name)
@@ -477,14 +477,14 @@ func gatherMySQL(fsys fs.FS) auditguest.MySQLFacts {
 	return out
 }
 
-func gatherXen(fsys fs.FS) []auditguest.XenDomU {
-	var out []auditguest.XenDomU
+func gatherXen(fsys fs.FS) []tuning.XenDomU {
+	var out []tuning.XenDomU
 	err := fs.WalkDir(fsys, "etc/xen", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == "etc/xen" {
 				return err
 			}
-			out = append(out, auditguest.XenDomU{File: "/" + p, Err: fmt.Errorf("/%s: %w", p, err)})
+			out = append(out, tuning.XenDomU{File: "/" + p, Err: fmt.Errorf("/%s: %w", p, err)})
 			return nil
 		}
 		if d.IsDir() {
@@ -498,15 +498,15 @@ func gatherXen(fsys fs.FS) []auditguest.XenDomU {
 		}
 		b, err := fs.ReadFile(fsys, p)
 		if err != nil {
-			out = append(out, auditguest.XenDomU{File: "/" + p, Err: fmt.Errorf("/%s: %w", p, err)})
+			out = append(out, tuning.XenDomU{File: "/" + p, Err: fmt.Errorf("/%s: %w", p, err)})
 			return nil
 		}
 		c, err := xencfg.Parse("/"+p, b)
-		out = append(out, auditguest.XenDomU{File: "/" + p, Config: c, Err: err})
+		out = append(out, tuning.XenDomU{File: "/" + p, Config: c, Err: err})
 		return nil
 	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		out = append(out, auditguest.XenDomU{File: "/etc/xen", Err: fmt.Errorf("/etc/xen: %w", err)})
+		out = append(out, tuning.XenDomU{File: "/etc/xen", Err: fmt.Errorf("/etc/xen: %w", err)})
 	}
 	return out
 }

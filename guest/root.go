@@ -1,4 +1,4 @@
-// Package guest collects the facts the guest tuning checks judge (audit/guest): it reads /proc, /sys and
+// Package guest collects the facts the guest tuning checks judge (audit/tuning): it reads /proc, /sys and
 // configuration files from an fs.FS root (the live system, a directory, or a varde snapshot), samples CPU
 // steal, measures direct-I/O throughput on a live system, and writes snapshots for offline audits.
 package guest
@@ -18,7 +18,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	auditguest "github.com/varde/varde/audit/guest"
+	"github.com/varde/varde/audit/tuning"
 )
 
 // ManifestName is the first entry of every snapshot tarball and marks it as a varde snapshot.
@@ -52,7 +52,7 @@ type StatSample struct {
 // Root is where facts come from.
 type Root struct {
 	FS   fs.FS
-	Kind auditguest.RootKind
+	Kind tuning.RootKind
 	// Name is "/" for live, the directory, or the snapshot file.
 	Name string
 	// Manifest is set for snapshots, and for directories holding a varde-snapshot.json (unpacked snapshots,
@@ -61,7 +61,7 @@ type Root struct {
 }
 
 // LiveRoot is the running system.
-func LiveRoot() Root { return Root{FS: os.DirFS("/"), Kind: auditguest.RootLive, Name: "/"} }
+func LiveRoot() Root { return Root{FS: os.DirFS("/"), Kind: tuning.RootLive, Name: "/"} }
 
 // DirRoot is a directory laid out like / (for example an unpacked snapshot or a mounted guest disk).
 func DirRoot(dir string) (Root, error) {
@@ -72,7 +72,7 @@ func DirRoot(dir string) (Root, error) {
 	if !st.IsDir() {
 		return Root{}, fmt.Errorf("guest root %s: not a directory", dir)
 	}
-	r := Root{FS: os.DirFS(dir), Kind: auditguest.RootDirectory, Name: dir}
+	r := Root{FS: os.DirFS(dir), Kind: tuning.RootDirectory, Name: dir}
 	data, err := fs.ReadFile(r.FS, ManifestName)
 	switch {
 	case err == nil:
@@ -184,5 +184,5 @@ func ReadSnapshot(ctx context.Context, r io.Reader) (Root, error) {
 			return Root{}, fmt.Errorf("corrupt snapshot: entry %s has unsupported type %q", name, hdr.Typeflag)
 		}
 	}
-	return Root{FS: mfs, Kind: auditguest.RootSnapshot, Manifest: m}, nil
+	return Root{FS: mfs, Kind: tuning.RootSnapshot, Manifest: m}, nil
 }

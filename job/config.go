@@ -11,11 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/varde/varde/storage"
 )
 
 // Config is an audit.yaml: what to audit and how. Relative paths are relative to the file.
@@ -34,8 +37,8 @@ type Config struct {
 	Signing      Signing   `yaml:"signing" json:"signing"`
 	OutputDir    string    `yaml:"output_dir" json:"output_dir"`
 
-	// dir is the directory of the config file, for relative paths.
-	dir string
+	// dir is the directory of the config file, for relative paths; name is the file, for errors.
+	dir, name string
 }
 
 // Vantage is a place measurements are taken from.
@@ -137,16 +140,24 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 		}
 		return nil, errors.New(strings.Join(parts, "; "))
 	}
-	c.dir = filepath.Dir(name)
-	if err := c.setDefaultsAndValidate(name); err != nil {
+	c.dir, c.name = filepath.Dir(name), name
+	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
-func (c *Config) setDefaultsAndValidate(name string) error {
+// Audit kinds a Config may name; the storage schema holds the same list.
+const (
+	KindQuarterly       = storage.KindQuarterly
+	KindAdHoc           = storage.KindAdHoc
+	KindSalesComparison = storage.KindSalesComparison
+)
+
+// setDefaults fills what a config may leave out.
+func (c *Config) setDefaults() {
 	if c.Kind == "" {
-		c.Kind = "quarterly"
+		c.Kind = KindQuarterly
 	}
 	if c.Probes.ICMP == nil {
 		t := true
@@ -167,10 +178,29 @@ func (c *Config) setDefaultsAndValidate(name string) error {
 	if c.OutputDir == "" {
 		c.OutputDir = "out"
 	}
+	if c.Vantage == "" && len(c.Vantages) > 0 {
+		c.Vantage = c.Vantages[0].Name
+	}
+	for i := range c.Targets {
+		if c.Targets[i].Label == "" {
+			c.Targets[i].Label = c.Targets[i].Name
+		}
+	}
+}
+
+// Validate fills in defaults, then checks the config. Errors name the config file (or "audit config" for
+// one built in code) and the field that is wrong. Run calls it, so a Config built in code is checked
+// before anything is stored.
+func (c *Config) Validate() error {
+	c.setDefaults()
+	name := c.name
+	if name == "" {
+		name = "audit config"
+	}
 	var errs []string
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(name+": "+format, a...)) }
 	switch c.Kind {
-	case "quarterly", "ad_hoc", "sales_comparison":
+	case KindQuarterly, KindAdHoc, KindSalesComparison:
 	default:
 		bad("kind %q: want quarterly, ad_hoc or sales_comparison", c.Kind)
 	}
@@ -199,9 +229,6 @@ func (c *Config) setDefaultsAndValidate(name string) error {
 			bad("vantages[%d] %s: coordinates %.4f, %.4f are out of range", i, v.Name, v.Latitude, v.Longitude)
 		}
 	}
-	if c.Vantage == "" && len(c.Vantages) > 0 {
-		c.Vantage = c.Vantages[0].Name
-	}
 	if c.Vantage == "" {
 		bad("vantage: name the local vantage and describe it under vantages")
 	} else if !seen[c.Vantage] {
@@ -222,9 +249,6 @@ func (c *Config) setDefaultsAndValidate(name string) error {
 			bad("targets[%d] %s: lab_rtt must not be negative", i, t.Name)
 		}
 		tseen[t.Name] = true
-		if c.Targets[i].Label == "" {
-			c.Targets[i].Label = t.Name
-		}
 	}
 	if c.Signing.Cert == "" && c.Signing.KeysDir == "" {
 		bad("signing: give keys_dir (with init: true to create keys) or cert and key")
@@ -233,6 +257,30 @@ func (c *Config) setDefaultsAndValidate(name string) error {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// clone copies c deeply enough that Validate's defaults do not write into the caller's slices.
+func (c *Config) clone() *Config {
+	out := *c
+	out.Vantages = slices.Clone(c.Vantages)
+	out.Targets = slices.Clone(c.Targets)
+	out.GeoIPDBs = slices.Clone(c.GeoIPDBs)
+	out.CloudRanges = slices.Clone(c.CloudRanges)
+	out.Guest.Snapshots = slices.Clone(c.Guest.Snapshots)
+	if c.Probes.ICMP != nil {
+		icmp := *c.Probes.ICMP
+		out.Probes.ICMP = &icmp
+	}
+	return &out
+}
+
+// paths resolves each of ps relative to the config file.
+func (c *Config) paths(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = c.Path(p)
+	}
+	return out
 }
 
 // Path resolves p relative to the config file.

@@ -11,15 +11,20 @@ import (
 	"github.com/varde/varde/storage"
 )
 
-// MeasurementRecords turns probe results into storage records, keeping every sample.
-func MeasurementRecords(rs []probes.Result) []storage.Measurement {
+// MeasurementRecords turns probe results into storage records, keeping every sample. now stamps a result
+// that carries no start time (a probe that never sent).
+func MeasurementRecords(rs []probes.Result, now time.Time) ([]storage.Measurement, error) {
 	out := make([]storage.Measurement, 0, len(rs))
 	for _, r := range rs {
+		stats, err := statsJSON(r)
+		if err != nil {
+			return nil, fmt.Errorf("measurement %s to %s (%s): stats: %w", r.Vantage, r.Target, r.Kind, err)
+		}
 		m := storage.Measurement{
 			Vantage: r.Vantage, Target: r.Target, Port: int(r.Port), ProbeKind: string(r.Kind),
 			Sent: r.Stats.Sent, Received: r.Stats.Received, Duplicates: r.Stats.Duplicates,
 			Failure: string(r.Failure), StartedAt: r.Started, FinishedAt: r.Started,
-			Tool: "varde", ToolVersion: varde.Version, Stats: statsJSON(r),
+			Tool: "varde", ToolVersion: varde.Version, Stats: stats,
 		}
 		if r.Address.IsValid() {
 			m.Address = r.Address.String()
@@ -36,17 +41,17 @@ func MeasurementRecords(rs []probes.Result) []storage.Measurement {
 			}
 		}
 		if m.StartedAt.IsZero() {
-			m.StartedAt = time.Now()
+			m.StartedAt = now
 			m.FinishedAt = m.StartedAt
 		}
 		out = append(out, m)
 	}
-	return out
+	return out, nil
 }
 
 // statsJSON keeps the summary and the failure detail beside the samples, for reading without
 // recomputing; reports recompute from the samples.
-func statsJSON(r probes.Result) json.RawMessage {
+func statsJSON(r probes.Result) (json.RawMessage, error) {
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	s := r.Stats
 	v := map[string]any{
@@ -57,8 +62,7 @@ func statsJSON(r probes.Result) json.RawMessage {
 		v["min_ms"], v["median_ms"], v["mean_ms"] = ms(s.Min), ms(s.Median), ms(s.Mean)
 		v["p95_ms"], v["max_ms"], v["mdev_ms"], v["jitter_ms"] = ms(s.P95), ms(s.Max), ms(s.Mdev), ms(s.Jitter)
 	}
-	b, _ := json.Marshal(v)
-	return b
+	return json.Marshal(v)
 }
 
 // StatsOf recomputes a stored measurement's statistics from its stored samples.
@@ -73,9 +77,13 @@ func StatsOf(m storage.Measurement) probes.Stats {
 	return probes.ComputeStats(ss)
 }
 
-// StoreProbeResults appends probe results to an audit.
-func StoreProbeResults(ctx context.Context, s *storage.Store, auditID int64, rs []probes.Result) error {
-	if err := s.AppendMeasurements(ctx, auditID, MeasurementRecords(rs)); err != nil {
+// StoreProbeResults appends probe results to an audit; now is the injected clock (see MeasurementRecords).
+func StoreProbeResults(ctx context.Context, s *storage.Store, auditID int64, rs []probes.Result, now time.Time) error {
+	ms, err := MeasurementRecords(rs, now)
+	if err != nil {
+		return err
+	}
+	if err := s.AppendMeasurements(ctx, auditID, ms); err != nil {
 		return fmt.Errorf("store measurements: %w", err)
 	}
 	return nil

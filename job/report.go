@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,15 +14,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/varde/varde/audit/residency"
 	"github.com/varde/varde/reports"
 	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/storage"
-)
-
-// Report kinds.
-const (
-	ReportCompliance = "compliance"
-	ReportSales      = "sales"
 )
 
 // storedAudit is everything a report is made from, read back from storage after the chain was verified.
@@ -79,8 +75,12 @@ func (sa *storedAudit) vantages() []reports.Vantage {
 	return out
 }
 
+// period is the audited period or, for an audit configured without one, the span it ran.
 func (sa *storedAudit) period() reports.Period {
-	var p reports.Period
+	p := reports.Period{From: sa.audit.StartedAt, Until: sa.audit.StartedAt}
+	if sa.audit.FinishedAt != nil {
+		p.Until = *sa.audit.FinishedAt
+	}
 	if sa.audit.PeriodStart != nil {
 		p.From = *sa.audit.PeriodStart
 	}
@@ -91,26 +91,67 @@ func (sa *storedAudit) period() reports.Period {
 }
 
 // reportVerdict maps a stored finding onto the report's verdict words, so violations lead.
-func reportVerdict(f storage.Finding) string {
+func reportVerdict(f storage.Finding) (reports.Verdict, error) {
+	switch residency.Verdict(f.Verdict) {
+	case residency.VerdictMechanismRequired:
+		compliant, err := findingCompliant(f)
+		if err != nil {
+			return "", err
+		}
+		if !compliant {
+			return reports.VerdictViolation, nil
+		}
+		return reports.VerdictCompliant, nil
+	case residency.VerdictUnknown:
+		return reports.VerdictInconclusive, nil
+	case residency.VerdictInEEA, residency.VerdictAdequate:
+		return reports.VerdictCompliant, nil
+	}
+	// Evidence-quality findings (anycast, registered country, disagreeing witnesses) carry no verdict.
+	switch residency.Severity(f.Severity) {
+	case residency.SeverityCritical, residency.SeverityHigh, residency.SeverityMedium:
+		return reports.VerdictWarning, nil
+	}
+	return reports.VerdictInconclusive, nil
+}
+
+// findingCompliant is the rule's compliance judgement of a finding: the compliant column, or for findings
+// stored before it existed (schema version 1) the "compliant" their evidence JSON carries.
+func findingCompliant(f storage.Finding) (bool, error) {
+	if f.Compliant != nil {
+		return *f.Compliant, nil
+	}
 	var ev struct {
 		Compliant *bool `json:"compliant"`
 	}
-	_ = json.Unmarshal(f.Evidence, &ev)
-	switch {
-	case f.Verdict == "transfer_mechanism_required" && ev.Compliant != nil && !*ev.Compliant:
-		return "violation"
-	case f.Verdict == "unknown":
-		return "inconclusive"
-	case f.Verdict == "in_eea" || f.Verdict == "adequate" || f.Verdict == "transfer_mechanism_required":
-		return "compliant"
-	// Evidence-quality findings (anycast, registered country, disagreeing witnesses) carry no verdict.
-	case f.Severity == "high" || f.Severity == "critical" || f.Severity == "medium":
-		return "warning"
+	if err := json.Unmarshal(f.Evidence, &ev); err != nil {
+		return false, fmt.Errorf("finding %d (%s): evidence: %w", f.ID, f.Subject, err)
 	}
-	return "inconclusive"
+	if ev.Compliant == nil {
+		return false, fmt.Errorf("finding %d (%s): verdict %s but no compliant, neither stored nor in its evidence", f.ID, f.Subject, f.Verdict)
+	}
+	return *ev.Compliant, nil
 }
 
-func (sa *storedAudit) complianceModel() reports.ComplianceModel {
+// reportSeverity maps a rule's severity onto the report's words. A word it does not know is shown as
+// stored, after the known ones.
+func reportSeverity(s string) reports.Severity {
+	switch residency.Severity(s) {
+	case residency.SeverityCritical:
+		return reports.SeverityCritical
+	case residency.SeverityHigh:
+		return reports.SeverityHigh
+	case residency.SeverityMedium:
+		return reports.SeverityMedium
+	case residency.SeverityLow:
+		return reports.SeverityLow
+	case residency.SeverityInfo:
+		return reports.SeverityInfo
+	}
+	return reports.Severity(s)
+}
+
+func (sa *storedAudit) complianceModel() (reports.ComplianceModel, error) {
 	m := reports.ComplianceModel{
 		Organisation: sa.cfg.Organisation, Period: sa.period(), AuditID: strconv.FormatInt(sa.audit.ID, 10),
 		AuditKind: strings.ReplaceAll(sa.audit.Kind, "_", " "), Started: sa.audit.StartedAt,
@@ -120,17 +161,25 @@ func (sa *storedAudit) complianceModel() reports.ComplianceModel {
 		m.Finished = *sa.audit.FinishedAt
 	}
 	for _, f := range sa.findings {
+		verdict, err := reportVerdict(f)
+		if err != nil {
+			return m, err
+		}
 		rf := reports.Finding{Subject: f.Subject, RuleID: f.RuleID, LegalReference: f.LegalReference,
-			Severity: f.Severity, Verdict: reportVerdict(f), Text: f.Summary}
-		if f.Verdict != "" && f.Verdict != rf.Verdict {
+			Severity: reportSeverity(f.Severity), Verdict: verdict, Text: f.Summary}
+		if f.Verdict != "" && f.Verdict != string(rf.Verdict) {
 			rf.Text = strings.TrimSpace(f.Verdict + ": " + rf.Text)
 		}
-		rf.Evidence = evidenceSummary(f.Evidence)
+		if rf.Evidence, err = evidenceSummary(f); err != nil {
+			return m, err
+		}
 		m.Findings = append(m.Findings, rf)
 		if f.RuleID == ruleStoreSummary {
-			if row, ok := residencyRow(f); ok {
-				m.Residency = append(m.Residency, row)
+			row, err := residencyRow(f)
+			if err != nil {
+				return m, err
 			}
+			m.Residency = append(m.Residency, row)
 		}
 	}
 	reports.SortFindings(m.Findings)
@@ -142,7 +191,11 @@ func (sa *storedAudit) complianceModel() reports.ComplianceModel {
 	}
 	for _, c := range sa.checks {
 		id := c.CheckID
-		if sub := checkSubject(c); sub != "" {
+		sub, err := checkSubject(c)
+		if err != nil {
+			return m, err
+		}
+		if sub != "" {
 			id += " (" + sub + ")"
 		}
 		m.GuestChecks = append(m.GuestChecks, reports.GuestCheckRow{Host: c.Host, ID: id, Title: c.Title,
@@ -163,26 +216,26 @@ func (sa *storedAudit) complianceModel() reports.ComplianceModel {
 		ChainHead: hex.EncodeToString(sa.chain.Head), ChainLength: sa.chain.Rows,
 		Databases: sa.databases(), Notes: sa.notes(),
 	}
-	return m
+	return m, nil
 }
 
 // evidenceSummary is the short form of a finding's evidence for the report's table: the rule's own
 // evidence lines, or for a store the addresses and countries it was judged on.
-func evidenceSummary(raw json.RawMessage) string {
+func evidenceSummary(f storage.Finding) (string, error) {
 	var v struct {
 		Evidence []string      `json:"evidence"`
 		Summary  *storeSummary `json:"summary"`
 	}
-	if json.Unmarshal(raw, &v) != nil {
-		return ""
+	if err := json.Unmarshal(f.Evidence, &v); err != nil {
+		return "", fmt.Errorf("finding %d (%s): evidence: %w", f.ID, f.Subject, err)
 	}
 	if len(v.Evidence) > 0 {
-		return strings.Join(v.Evidence, "; ")
+		return strings.Join(v.Evidence, "; "), nil
 	}
 	if v.Summary != nil {
-		return fmt.Sprintf("addresses %s; countries %s", strings.Join(v.Summary.Addresses, ", "), strings.Join(v.Summary.Countries, ", "))
+		return fmt.Sprintf("addresses %s; countries %s", strings.Join(v.Summary.Addresses, ", "), strings.Join(v.Summary.Countries, ", ")), nil
 	}
-	return ""
+	return "", nil
 }
 
 func (sa *storedAudit) databases() []reports.DatabaseProvenance {
@@ -254,47 +307,104 @@ func (sa *storedAudit) salesModel() reports.SalesModel {
 	return m
 }
 
-// GenerateReports makes the requested PDFs of a stored audit, signs them, writes them into outDir and
-// records each report's sha256 and the signer's fingerprint.
-func GenerateReports(ctx context.Context, s *storage.Store, auditID int64, kinds []string, signer *sign.Signer,
-	outDir string, now func() time.Time, tsaURL string) ([]storage.Report, error) {
-	if now == nil {
-		now = time.Now
+// ReportKind names a report layout.
+type ReportKind string
+
+// Report kinds; the reports table accepts exactly these.
+const (
+	ReportCompliance ReportKind = "compliance"
+	ReportSales      ReportKind = "sales"
+)
+
+// ReportOptions say which reports GenerateReports makes of which audit, and how it signs them.
+type ReportOptions struct {
+	// AuditID is the stored audit. Required.
+	AuditID int64
+	// Kinds default to both, compliance first.
+	Kinds []ReportKind
+	// Signer signs every PDF. Required.
+	Signer *sign.Signer
+	// OutDir receives the PDFs. Default: the current directory.
+	OutDir string
+	// Now is the clock for report dates and signing times. Default time.Now.
+	Now func() time.Time
+	// TSAURL, when set, is an RFC 3161 time-stamp authority.
+	TSAURL string
+}
+
+func (o *ReportOptions) setDefaults() {
+	if len(o.Kinds) == 0 {
+		o.Kinds = []ReportKind{ReportCompliance, ReportSales}
 	}
+	if o.OutDir == "" {
+		o.OutDir = "."
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+func (o *ReportOptions) validate() error {
+	if o.AuditID <= 0 {
+		return fmt.Errorf("report options: audit ID %d: want a positive number", o.AuditID)
+	}
+	if o.Signer == nil {
+		return errors.New("report options: Signer is required")
+	}
+	for _, k := range o.Kinds {
+		if k != ReportCompliance && k != ReportSales {
+			return fmt.Errorf("report options: kind %q: want %s or %s", k, ReportCompliance, ReportSales)
+		}
+	}
+	return nil
+}
+
+// GenerateReports makes the requested PDFs of a stored audit, signs them, writes them into OutDir and
+// records each report's sha256 and the signer's fingerprint.
+func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) ([]storage.Report, error) {
+	opts.setDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, errors.New("report options: no store")
+	}
+	auditID, now := opts.AuditID, opts.Now
 	sa, err := loadStored(ctx, s, auditID)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
 	var out []storage.Report
-	for _, kind := range kinds {
+	for _, kind := range opts.Kinds {
 		var buf bytes.Buffer
-		opts := reports.Options{Now: now}
+		ropts := reports.Options{Now: now}
 		switch kind {
 		case ReportCompliance:
-			err = reports.Compliance(&buf, sa.complianceModel(), opts)
+			var m reports.ComplianceModel
+			if m, err = sa.complianceModel(); err == nil {
+				err = reports.Compliance(&buf, m, ropts)
+			}
 		case ReportSales:
-			err = reports.Sales(&buf, sa.salesModel(), opts)
-		default:
-			return out, fmt.Errorf("report kind %q: want compliance or sales", kind)
+			err = reports.Sales(&buf, sa.salesModel(), ropts)
 		}
 		if err != nil {
 			return out, fmt.Errorf("%s report of audit %d: %w", kind, auditID, err)
 		}
-		signed, err := sign.Sign(ctx, buf.Bytes(), signer, sign.Options{Now: now, TSAURL: tsaURL,
+		signed, err := sign.Sign(ctx, buf.Bytes(), opts.Signer, sign.Options{Now: now, TSAURL: opts.TSAURL,
 			Reason: fmt.Sprintf("varde %s report of audit %d", kind, auditID)})
 		if err != nil {
 			return out, fmt.Errorf("sign %s report of audit %d: %w", kind, auditID, err)
 		}
-		path := filepath.Join(outDir, fmt.Sprintf("varde-audit-%d-%s.pdf", auditID, kind))
+		path := filepath.Join(opts.OutDir, fmt.Sprintf("varde-audit-%d-%s.pdf", auditID, kind))
 		if err := writeAtomic(path, signed); err != nil {
 			return out, err
 		}
 		sum := sha256.Sum256(signed)
-		r, err := s.AddReport(ctx, storage.Report{AuditID: auditID, Kind: kind, Path: path,
-			SHA256: hex.EncodeToString(sum[:]), SignerFingerprint: signer.Fingerprint, CreatedAt: now()})
+		r, err := s.AddReport(ctx, storage.Report{AuditID: auditID, Kind: string(kind), Path: path,
+			SHA256: hex.EncodeToString(sum[:]), SignerFingerprint: opts.Signer.Fingerprint, CreatedAt: now()})
 		if err != nil {
 			return out, err
 		}

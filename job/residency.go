@@ -3,7 +3,6 @@ package job
 import (
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -37,30 +36,24 @@ const ruleStoreSummary = residency.RuleStore
 // known coordinates, over every probe kind.
 func RTTTable(rs []probes.Result, v residency.Vantage) residency.RTTTable {
 	t := residency.RTTTable{}
-	best := map[netip.Addr]int{}
 	for _, r := range rs {
 		if !r.Address.IsValid() || r.Stats.Received == 0 {
 			continue
 		}
-		a := r.Address.Unmap()
-		obs := residency.RTTObservation{Vantage: v, Addr: a, MinRTT: r.Stats.Min, Received: r.Stats.Received, MeasuredAt: r.Started}
-		if i, ok := best[a]; ok {
-			if obs.MinRTT < t[a][i].MinRTT {
-				t[a][i] = obs
-			}
-			continue
-		}
-		best[a] = len(t[a])
-		t[a] = append(t[a], obs)
+		t.Add(residency.RTTObservation{Vantage: v, Addr: r.Address, MinRTT: r.Stats.Min, Received: r.Stats.Received, MeasuredAt: r.Started})
 	}
 	return t
 }
 
-// ResidencyRecords turns a residency result into storage observations and findings.
-func ResidencyRecords(res *residency.Result, now time.Time) ([]storage.Observation, []storage.Finding) {
+// ResidencyRecords turns a residency result into storage observations and findings. An observation or
+// finding that cannot be encoded is an error: its evidence would otherwise enter the chain as null.
+func ResidencyRecords(res *residency.Result, now time.Time) ([]storage.Observation, []storage.Finding, error) {
 	var obs []storage.Observation
 	for _, o := range res.Observations() {
-		details, _ := json.Marshal(o)
+		details, err := json.Marshal(o)
+		if err != nil {
+			return nil, nil, fmt.Errorf("observation of %s (%s): %w", o.Store, o.Host, err)
+		}
 		so := storage.Observation{Subject: o.Store, Host: o.Host, Source: o.Kind, Details: details, ObservedAt: now}
 		if o.Addr.IsValid() {
 			so.Address = o.Addr.String()
@@ -90,18 +83,23 @@ func ResidencyRecords(res *residency.Result, now time.Time) ([]storage.Observati
 	var findings []storage.Finding
 	for _, sr := range res.Stores {
 		for _, f := range sr.Findings {
-			ev := map[string]any{"finding": f, "compliant": f.Compliant, "evidence": f.Evidence}
+			// compliant has its own column; "finding" still carries the whole judgement.
+			ev := map[string]any{"finding": f, "evidence": f.Evidence}
 			if f.RuleID == residency.RuleStore {
 				ev["summary"] = summarise(sr, records, res)
 			}
-			b, _ := json.Marshal(ev)
+			b, err := json.Marshal(ev)
+			if err != nil {
+				return nil, nil, fmt.Errorf("finding %s on %s: %w", f.RuleID, f.Subject, err)
+			}
 			findings = append(findings, storage.Finding{
 				Subject: f.Subject, RuleID: f.RuleID, LegalReference: strings.Join(f.References, "; "),
-				Severity: string(f.Severity), Verdict: string(f.Verdict), Summary: f.Message, Evidence: b, CreatedAt: now,
+				Severity: string(f.Severity), Verdict: string(f.Verdict), Compliant: new(f.Compliant),
+				Summary: f.Message, Evidence: b, CreatedAt: now,
 			})
 		}
 	}
-	return obs, findings
+	return obs, findings, nil
 }
 
 func summarise(sr residency.StoreResult, records []residency.ProcessingRecord, res *residency.Result) storeSummary {
@@ -135,12 +133,15 @@ func summarise(sr residency.StoreResult, records []residency.ProcessingRecord, r
 }
 
 // residencyRow rebuilds a report row from a stored store-level finding.
-func residencyRow(f storage.Finding) (reports.ResidencyRow, bool) {
+func residencyRow(f storage.Finding) (reports.ResidencyRow, error) {
 	var ev struct {
 		Summary *storeSummary `json:"summary"`
 	}
-	if json.Unmarshal(f.Evidence, &ev) != nil || ev.Summary == nil {
-		return reports.ResidencyRow{}, false
+	if err := json.Unmarshal(f.Evidence, &ev); err != nil {
+		return reports.ResidencyRow{}, fmt.Errorf("finding %d (%s): evidence: %w", f.ID, f.Subject, err)
+	}
+	if ev.Summary == nil {
+		return reports.ResidencyRow{}, fmt.Errorf("finding %d (%s): a %s finding without the store summary in its evidence", f.ID, f.Subject, f.RuleID)
 	}
 	s := ev.Summary
 	verdict := s.Verdict
@@ -151,11 +152,15 @@ func residencyRow(f storage.Finding) (reports.ResidencyRow, bool) {
 		Country: strings.Join(s.Countries, ", "), Verdict: verdict, LegalBasis: s.LegalBasis,
 		Physics: strings.Join(s.Physics, "; "),
 		GeoIP:   reports.DatabaseProvenance{Type: s.GeoIPType, SHA256: s.GeoIPSHA}}
-	if t, err := time.Parse(time.RFC3339, s.GeoIPBuild); err == nil {
+	if s.GeoIPBuild != "" {
+		t, err := time.Parse(time.RFC3339, s.GeoIPBuild)
+		if err != nil {
+			return row, fmt.Errorf("finding %d (%s): geoip_build: %w", f.ID, f.Subject, err)
+		}
 		row.GeoIP.BuildDate = t
 	}
 	if row.Physics == "" {
 		row.Physics = "unverifiable (no RTT measured to these addresses)"
 	}
-	return row, true
+	return row, nil
 }

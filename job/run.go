@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,13 +15,9 @@ import (
 
 	"github.com/varde/varde"
 	"github.com/varde/varde/audit/residency"
-	"github.com/varde/varde/geoip"
-	"github.com/varde/varde/geoip/cloud"
 	"github.com/varde/varde/guest"
 	"github.com/varde/varde/probes"
-	"github.com/varde/varde/probes/lab"
 	"github.com/varde/varde/reports/sign"
-	"github.com/varde/varde/resolver"
 	"github.com/varde/varde/storage"
 )
 
@@ -34,44 +29,93 @@ const (
 	stepReports   = "reports"
 )
 
+// StepStatus is the outcome of one step of an audit, as recorded in audit_steps.
+type StepStatus string
+
+// Step outcomes. The audit_steps table accepts exactly these.
+const (
+	StepSucceeded StepStatus = "succeeded"
+	StepFailed    StepStatus = "failed"
+	// StepSkipped: the step had nothing to do (nothing configured), which the reports say.
+	StepSkipped StepStatus = "skipped"
+)
+
 // Options are what Run needs besides the config.
 type Options struct {
-	Store  *storage.Store
+	// Store keeps the audit. Required.
+	Store *storage.Store
+	// Logger gets warnings and errors. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock for stored times and report dates. Default time.Now.
 	Now func() time.Time
 	// Progress, when set, hears a line as each step starts and ends.
 	Progress func(msg string)
+	// Emulator stands up lab targets. Nil: lab targets are measured over TCP on loopback, and the
+	// reports say so.
+	Emulator Emulator
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Progress == nil {
+		o.Progress = func(string) {}
+	}
+}
+
+func (o *Options) validate() error {
+	if o.Store == nil {
+		return errors.New("job options: Store is required")
+	}
+	return nil
 }
 
 // Result says what an audit run did.
 type Result struct {
 	AuditID  int64
-	Status   string
+	Status   storage.AuditStatus
 	Steps    []storage.Step
 	Reports  []storage.Report
 	Findings int
 	Chain    storage.ChainReport
 }
 
+// Failed returns the steps that failed.
+func (r *Result) Failed() []storage.Step {
+	var out []storage.Step
+	for _, st := range r.Steps {
+		if StepStatus(st.Status) == StepFailed {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
 // Run performs one audit as configured: it stores everything as one audit with its hash chain, records
 // each step's outcome (a failed step does not lose what earlier steps stored), finishes the audit, then
-// makes, signs and records both reports from what was stored.
+// makes, signs and records both reports from what was stored. cfg is validated first (defaults filled in
+// a copy, so the caller's Config is left as it was); a config that does not validate stores nothing.
 func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
-	if opts.Store == nil {
-		return nil, errors.New("job: no store")
+	opts.setDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if cfg == nil {
+		return nil, errors.New("audit config: none given")
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Progress == nil {
-		opts.Progress = func(string) {}
+	cfg = cfg.clone()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	s := opts.Store
-	start, end, _ := ParsePeriod(cfg.Period)
+	start, end, err := ParsePeriod(cfg.Period)
+	if err != nil {
+		return nil, fmt.Errorf("audit config: period: %w", err)
+	}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("audit config: %w", err)
@@ -93,10 +137,8 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 	r.step(ctx, stepGuest, r.guest)
 
 	status := storage.StatusSucceeded
-	for _, st := range res.Steps {
-		if st.Status == "failed" {
-			status = storage.StatusPartial
-		}
+	if len(res.Failed()) > 0 {
+		status = storage.StatusPartial
 	}
 	if err := s.FinishAudit(ctx, a.ID, status, opts.Now()); err != nil {
 		return res, err
@@ -131,15 +173,15 @@ func (r *runner) step(ctx context.Context, name string, fn func(context.Context)
 	st := storage.Step{AuditID: r.auditID, Step: name, StartedAt: r.opts.Now()}
 	msg, err := fn(ctx)
 	st.FinishedAt = r.opts.Now()
+	status := StepSucceeded
 	switch {
 	case errors.Is(err, errSkipped):
-		st.Status, st.Message = "skipped", msg
+		status = StepSkipped
 	case err != nil:
-		st.Status, st.Message = "failed", err.Error()
+		status, msg = StepFailed, err.Error()
 		r.opts.Logger.Error("audit step failed", "audit", r.auditID, "step", name, "err", err)
-	default:
-		st.Status, st.Message = "succeeded", msg
 	}
+	st.Status, st.Message = string(status), msg
 	// Record with a fresh context so that a cancelled run still leaves its trace.
 	if rerr := r.s.RecordStep(context.WithoutCancel(ctx), st); rerr != nil {
 		r.opts.Logger.Error("record step", "err", rerr)
@@ -148,7 +190,8 @@ func (r *runner) step(ctx context.Context, name string, fn func(context.Context)
 	r.opts.Progress(fmt.Sprintf("%s: %s %s", name, st.Status, st.Message))
 }
 
-var errSkipped = errors.New("skipped")
+// errSkipped marks a step that had nothing to do; it is recorded as StepSkipped.
+var errSkipped = errors.New("nothing to do")
 
 func (r *runner) reference(ctx context.Context) error {
 	var errs []error
@@ -197,15 +240,21 @@ func (r *runner) probes(ctx context.Context) (string, error) {
 		icmp = false
 		notes = append(notes, "ICMP skipped: varde is not running as root, so it cannot open raw ICMP sockets.")
 	}
-	var labTargets []lab.Target
+	var labTargets []EmulatedTarget
 	for _, t := range r.cfg.Targets {
 		if t.LabRTT > 0 {
-			labTargets = append(labTargets, lab.Target{Name: t.Name, RTT: time.Duration(t.LabRTT), Ports: []uint16{uint16(r.port(t))}})
+			labTargets = append(labTargets, EmulatedTarget{Name: t.Name, RTT: time.Duration(t.LabRTT), Port: uint16(r.port(t))})
 		}
 	}
 	addr := map[string]string{}
 	if len(labTargets) > 0 {
-		if why := lab.Available(); why != nil {
+		var em *Emulation
+		var why error = ErrEmulatorUnavailable
+		if r.opts.Emulator != nil {
+			em, why = r.opts.Emulator.Emulate(ctx, labTargets)
+		}
+		switch {
+		case errors.Is(why, ErrEmulatorUnavailable):
 			notes = append(notes, fmt.Sprintf("Latency lab unavailable (%v): lab targets were measured over TCP to listeners on loopback, without emulated delay.", why))
 			lns, err := loopbackListeners(ctx, len(labTargets))
 			if err != nil {
@@ -219,16 +268,24 @@ func (r *runner) probes(ctx context.Context) (string, error) {
 			for i, lt := range labTargets {
 				addr[lt.Name] = lns[i].Addr().String()
 			}
-		} else {
-			l, err := lab.Start(ctx, lab.Config{Targets: labTargets, Logger: r.opts.Logger})
-			if err != nil {
-				return "", fmt.Errorf("latency lab: %w", err)
+		case why != nil:
+			return "", fmt.Errorf("latency lab: %w", why)
+		default:
+			defer func() {
+				if err := em.Close(); err != nil {
+					r.opts.Logger.Warn("latency lab close", "err", err)
+				}
+			}()
+			for _, lt := range labTargets {
+				ap, ok := em.Addrs[lt.Name]
+				if !ok {
+					return "", fmt.Errorf("latency lab: no address for target %s", lt.Name)
+				}
+				addr[lt.Name] = ap.String()
 			}
-			defer l.Close()
-			for _, ep := range l.Endpoints() {
-				addr[ep.Name] = netip.AddrPortFrom(ep.Addr, ep.Ports[0]).String()
+			if em.Method != "" {
+				notes = append(notes, em.Method)
 			}
-			notes = append(notes, "Lab targets are emulated by varde's latency lab: packets cross two TUN devices in user space with the configured true RTT added (RTT/2 each way), so their figures show the method's accuracy, not the Internet's.")
 		}
 	}
 	var targets []probes.Target
@@ -266,7 +323,7 @@ func (r *runner) probes(ctx context.Context) (string, error) {
 		all = append(all, rs...)
 	}
 	r.probeResults = all
-	if err := StoreProbeResults(ctx, r.s, r.auditID, all); err != nil {
+	if err := StoreProbeResults(ctx, r.s, r.auditID, all, r.opts.Now()); err != nil {
 		return "", err
 	}
 	msg := fmt.Sprintf("%d measurements from %s: ICMP %d echoes, TCP %d handshakes per target, interval %v.",
@@ -325,40 +382,13 @@ func (r *runner) residency(ctx context.Context, measured []probes.Result) (strin
 			return "", err
 		}
 	}
-	var locators []residency.Locator
-	if len(r.cfg.GeoIPDBs) == 0 {
-		db, err := geoip.OpenDefault()
-		if err != nil {
-			return "", err
-		}
-		defer db.Close()
-		locators = append(locators, db)
-	}
-	for _, p := range r.cfg.GeoIPDBs {
-		db, err := geoip.Open(r.cfg.Path(p))
-		if err != nil {
-			return "", err
-		}
-		defer db.Close()
-		locators = append(locators, db)
-	}
-	rcfg := residency.Config{Now: r.opts.Now, Locators: locators, Logger: r.opts.Logger}
-	if len(r.cfg.CloudRanges) > 0 {
-		paths := make([]string, len(r.cfg.CloudRanges))
-		for i, p := range r.cfg.CloudRanges {
-			paths[i] = r.cfg.Path(p)
-		}
-		cr, err := cloud.LoadAll(paths)
-		if err != nil {
-			return "", err
-		}
-		rcfg.Cloud = cr
-	}
-	res, err := resolver.New(resolver.Config{Logger: r.opts.Logger})
+	src, err := OpenSources(r.cfg.paths(r.cfg.GeoIPDBs), r.cfg.paths(r.cfg.CloudRanges), r.opts.Logger)
 	if err != nil {
 		return "", err
 	}
-	rcfg.Resolver = res
+	defer src.Close()
+	rcfg := residency.Config{Now: r.opts.Now, Logger: r.opts.Logger}
+	src.Apply(&rcfg)
 	if r.periodEnd != nil {
 		rcfg.Date = *r.periodEnd
 	}
@@ -368,7 +398,10 @@ func (r *runner) residency(ctx context.Context, measured []probes.Result) (strin
 	if err != nil {
 		return "", err
 	}
-	obs, findings := ResidencyRecords(out, r.opts.Now())
+	obs, findings, err := ResidencyRecords(out, r.opts.Now())
+	if err != nil {
+		return "", err
+	}
 	if err := r.s.AppendObservations(ctx, r.auditID, obs); err != nil {
 		return "", err
 	}
@@ -416,7 +449,12 @@ func (r *runner) guest(ctx context.Context) (string, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if err := r.s.AppendCheckResults(ctx, r.auditID, CheckRecords(rep)); err != nil {
+		crs, err := CheckRecords(rep)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := r.s.AppendCheckResults(ctx, r.auditID, crs); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -428,12 +466,17 @@ func (r *runner) guest(ctx context.Context) (string, error) {
 }
 
 func (r *runner) reports(ctx context.Context) (string, error) {
-	signer, err := LoadSigner(ctx, r.cfg)
+	signer, err := LoadSigner(ctx, r.cfg, r.opts.Now)
 	if err != nil {
 		return "", err
 	}
-	reps, err := GenerateReports(ctx, r.s, r.auditID, []string{ReportCompliance, ReportSales}, signer,
-		r.cfg.Path(r.cfg.OutputDir), r.opts.Now, r.cfg.Signing.TSAURL)
+	// The sales comparison compares targets; without any there is nothing to compare.
+	kinds := []ReportKind{ReportCompliance}
+	if len(r.cfg.Targets) > 0 {
+		kinds = append(kinds, ReportSales)
+	}
+	reps, err := GenerateReports(ctx, r.s, ReportOptions{AuditID: r.auditID, Kinds: kinds, Signer: signer,
+		OutDir: r.cfg.Path(r.cfg.OutputDir), Now: r.opts.Now, TSAURL: r.cfg.Signing.TSAURL})
 	r.res.Reports = append(r.res.Reports, reps...)
 	if err != nil {
 		return "", err
@@ -442,12 +485,16 @@ func (r *runner) reports(ctx context.Context) (string, error) {
 	for _, rp := range reps {
 		paths = append(paths, rp.Path)
 	}
-	return "signed " + strings.Join(paths, ", "), nil
+	msg := "signed " + strings.Join(paths, ", ")
+	if len(r.cfg.Targets) == 0 {
+		msg += "; no sales comparison: no targets configured"
+	}
+	return msg, nil
 }
 
 // LoadSigner returns the signing key the config names or, with Init set, makes a CA and signing
-// certificate in KeysDir when they are not there yet.
-func LoadSigner(ctx context.Context, cfg *Config) (*sign.Signer, error) {
+// certificate in KeysDir when they are not there yet, valid from now().
+func LoadSigner(ctx context.Context, cfg *Config, now func() time.Time) (*sign.Signer, error) {
 	sg := cfg.Signing
 	var password []byte
 	if sg.Password != "" {
@@ -458,7 +505,7 @@ func LoadSigner(ctx context.Context, cfg *Config) (*sign.Signer, error) {
 		dir := cfg.Path(sg.KeysDir)
 		cert, key = filepath.Join(dir, sign.SignerFile), filepath.Join(dir, sign.SignerKeyFile)
 		if _, err := os.Stat(cert); errors.Is(err, os.ErrNotExist) && sg.Init {
-			if _, err := sign.InitKeys(ctx, dir, sign.KeysConfig{Organization: cfg.Organisation}); err != nil {
+			if _, err := sign.InitKeys(ctx, dir, sign.KeysConfig{Organization: cfg.Organisation, Now: now}); err != nil {
 				return nil, fmt.Errorf("signing keys: %w", err)
 			}
 		}

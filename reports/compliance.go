@@ -9,21 +9,44 @@ import (
 	"strings"
 )
 
-// Verdict and severity words the report orders by. Rules may use others; unknown words sort after
-// the known ones, alphabetically, so nothing is hidden.
+// Verdict is the report's word for a finding's outcome. The caller maps each rule's own verdicts onto
+// these; a word the report does not know sorts after the known ones, alphabetically, so nothing is hidden.
+type Verdict string
+
+// The report's verdicts, in the order it lists them.
+const (
+	VerdictViolation    Verdict = "violation"
+	VerdictWarning      Verdict = "warning"
+	VerdictInconclusive Verdict = "inconclusive"
+	VerdictPass         Verdict = "pass"
+	VerdictCompliant    Verdict = "compliant"
+)
+
+// Severity is how much a finding matters, as the report orders it.
+type Severity string
+
+// The report's severities, most severe first.
+const (
+	SeverityCritical Severity = "critical"
+	SeverityHigh     Severity = "high"
+	SeverityMedium   Severity = "medium"
+	SeverityLow      Severity = "low"
+	SeverityInfo     Severity = "info"
+)
+
 var (
-	verdictOrder  = []string{"violation", "fail", "warning", "warn", "inconclusive", "unknown", "pass", "compliant", "ok"}
-	severityOrder = []string{"critical", "high", "medium", "low", "info"}
+	verdictOrder  = []Verdict{VerdictViolation, VerdictWarning, VerdictInconclusive, VerdictPass, VerdictCompliant}
+	severityOrder = []Severity{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityInfo}
 )
 
 // VerdictRank is the position of a verdict in the report's order: violations first.
-func VerdictRank(v string) int { return rank(verdictOrder, v) }
+func VerdictRank(v Verdict) int { return rank(verdictOrder, v) }
 
 // SeverityRank is the position of a severity in the report's order: critical first.
-func SeverityRank(s string) int { return rank(severityOrder, s) }
+func SeverityRank(s Severity) int { return rank(severityOrder, s) }
 
-func rank(order []string, s string) int {
-	s = strings.ToLower(strings.TrimSpace(s))
+func rank[W ~string](order []W, s W) int {
+	s = W(strings.ToLower(strings.TrimSpace(string(s))))
 	if i := slices.Index(order, s); i >= 0 {
 		return i
 	}
@@ -36,7 +59,7 @@ func SortFindings(fs []Finding) {
 	slices.SortStableFunc(fs, func(a, b Finding) int {
 		return cmp.Or(
 			cmp.Compare(VerdictRank(a.Verdict), VerdictRank(b.Verdict)),
-			cmp.Compare(strings.ToLower(a.Verdict), strings.ToLower(b.Verdict)),
+			cmp.Compare(strings.ToLower(string(a.Verdict)), strings.ToLower(string(b.Verdict))),
 			cmp.Compare(SeverityRank(a.Severity), SeverityRank(b.Severity)),
 			cmp.Compare(a.RuleID, b.RuleID),
 			cmp.Compare(a.Subject, b.Subject),
@@ -149,23 +172,23 @@ func complianceSummary(d *doc, findings []Finding) {
 	d.heading("Summary")
 	type count struct {
 		verdict string
-		bySev   map[string]int
+		bySev   map[Severity]int
 		total   int
 	}
 	var counts []*count
 	idx := map[string]*count{}
 	for _, fd := range findings { // findings are sorted, so verdicts appear in report order
-		v := strings.ToLower(strings.TrimSpace(fd.Verdict))
+		v := strings.ToLower(strings.TrimSpace(string(fd.Verdict)))
 		if v == "" {
 			v = "(none)"
 		}
 		c, ok := idx[v]
 		if !ok {
-			c = &count{verdict: v, bySev: map[string]int{}}
+			c = &count{verdict: v, bySev: map[Severity]int{}}
 			idx[v] = c
 			counts = append(counts, c)
 		}
-		c.bySev[strings.ToLower(strings.TrimSpace(fd.Severity))]++
+		c.bySev[Severity(strings.ToLower(strings.TrimSpace(string(fd.Severity))))]++
 		c.total++
 	}
 	if len(findings) == 0 {
@@ -173,7 +196,7 @@ func complianceSummary(d *doc, findings []Finding) {
 		return
 	}
 	viol := 0
-	if c, ok := idx["violation"]; ok {
+	if c, ok := idx[string(VerdictViolation)]; ok {
 		viol = c.total
 	}
 	line := fmt.Sprintf("%d findings; %d violations.", len(findings), viol)
@@ -183,7 +206,7 @@ func complianceSummary(d *doc, findings []Finding) {
 	d.paragraph(fontSans, "B", 10, line)
 	d.f.Ln(2)
 	sevCols := slices.Clone(severityOrder)
-	extra := map[string]bool{}
+	extra := map[Severity]bool{}
 	for _, c := range counts {
 		for s := range c.bySev {
 			if SeverityRank(s) == len(severityOrder) {
@@ -194,7 +217,7 @@ func complianceSummary(d *doc, findings []Finding) {
 	hasOther := len(extra) > 0
 	cols := []column{{header: "Verdict", width: 40, align: "L"}}
 	for _, s := range sevCols {
-		cols = append(cols, column{header: s, width: 20, align: "R"})
+		cols = append(cols, column{header: string(s), width: 20, align: "R"})
 	}
 	if hasOther {
 		cols = append(cols, column{header: "other", width: 20, align: "R"})
@@ -231,7 +254,7 @@ func complianceFindings(d *doc, findings []Finding) {
 		fd := findings[i]
 		return []string{
 			strconv.Itoa(i + 1),
-			orDash(fd.Verdict) + "\n" + orDash(fd.Severity),
+			orDash(string(fd.Verdict)) + "\n" + orDash(string(fd.Severity)),
 			orDash(fd.Subject),
 			orDash(fd.RuleID) + "\n" + orDash(fd.LegalReference),
 			orDash(fd.Text),

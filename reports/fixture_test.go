@@ -46,8 +46,8 @@ func sampleCompliance() ComplianceModel {
 			Notes:       []string{"ICMP skipped on bergen-bix-1: not root", "Målingene fra Tromsø ble gjort over mobilt reservesamband."},
 		},
 	}
-	verdicts := []string{"pass", "warning", "violation", "inconclusive"}
-	sevs := []string{"info", "low", "medium", "high", "critical"}
+	verdicts := []Verdict{VerdictPass, VerdictWarning, VerdictViolation, VerdictInconclusive}
+	sevs := []Severity{SeverityInfo, SeverityLow, SeverityMedium, SeverityHigh, SeverityCritical}
 	for i := range 60 {
 		m.Findings = append(m.Findings, Finding{
 			Subject:        fmt.Sprintf("store-%02d.kunde.no", i),

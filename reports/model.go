@@ -41,8 +41,8 @@ type Finding struct {
 	Subject        string // what was judged: a data store, an address, a host, a check
 	RuleID         string
 	LegalReference string // legal or technical reference, e.g. "GDPR Art. 44"
-	Severity       string // critical, high, medium, low, info
-	Verdict        string // violation, warning, inconclusive, pass
+	Severity       Severity
+	Verdict        Verdict
 	Text           string
 	Evidence       string // summary of the evidence the finding rests on
 }

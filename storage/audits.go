@@ -16,12 +16,15 @@ const (
 	KindSalesComparison = "sales_comparison"
 )
 
+// AuditStatus is where an audit stands; the audits table accepts exactly the constants below.
+type AuditStatus string
+
 // Audit statuses.
 const (
-	StatusRunning   = "running"
-	StatusSucceeded = "succeeded"
-	StatusPartial   = "partial" // finished, but a step failed
-	StatusFailed    = "failed"
+	StatusRunning   AuditStatus = "running"
+	StatusSucceeded AuditStatus = "succeeded"
+	StatusPartial   AuditStatus = "partial" // finished, but a step failed
+	StatusFailed    AuditStatus = "failed"
 )
 
 // Audit is one run of varde.
@@ -31,7 +34,7 @@ type Audit struct {
 	Organisation string          `db:"organisation" json:"organisation"`
 	PeriodStart  *time.Time      `db:"period_start" json:"period_start,omitempty"`
 	PeriodEnd    *time.Time      `db:"period_end" json:"period_end,omitempty"`
-	Status       string          `db:"status" json:"status"`
+	Status       AuditStatus     `db:"status" json:"status"`
 	StartedAt    time.Time       `db:"started_at" json:"started_at"`
 	FinishedAt   *time.Time      `db:"finished_at" json:"finished_at,omitempty"`
 	ToolVersion  string          `db:"tool_version" json:"tool_version"`
@@ -83,7 +86,11 @@ func (s *Store) CreateAudit(ctx context.Context, a NewAudit) (Audit, error) {
 
 // GetAudit returns one audit or an error wrapping ErrNotFound.
 func (s *Store) GetAudit(ctx context.Context, id int64) (Audit, error) {
-	rows, err := s.pool.Query(ctx, `SELECT * FROM audits WHERE id = $1`, id)
+	return getAudit(ctx, s.pool, id)
+}
+
+func getAudit(ctx context.Context, q querier, id int64) (Audit, error) {
+	rows, err := q.Query(ctx, `SELECT * FROM audits WHERE id = $1`, id)
 	if err != nil {
 		return Audit{}, fmt.Errorf("audit %d: %w", id, err)
 	}
@@ -104,14 +111,14 @@ func (s *Store) ListAudits(ctx context.Context) ([]Audit, error) {
 }
 
 // FinishAudit sets the final status. A finished audit takes no more evidence.
-func (s *Store) FinishAudit(ctx context.Context, id int64, status string, at time.Time) error {
+func (s *Store) FinishAudit(ctx context.Context, id int64, status AuditStatus, at time.Time) error {
 	switch status {
 	case StatusSucceeded, StatusPartial, StatusFailed:
 	default:
 		return fmt.Errorf("finish audit %d: status %q is not final", id, status)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE audits SET status = $2, finished_at = $3 WHERE id = $1 AND status = 'running'`,
-		id, status, pgTime(at))
+	tag, err := s.pool.Exec(ctx, `UPDATE audits SET status = $2, finished_at = $3 WHERE id = $1 AND status = $4`,
+		id, status, pgTime(at), StatusRunning)
 	if err != nil {
 		return fmt.Errorf("finish audit %d: %w", id, err)
 	}
@@ -129,7 +136,7 @@ type Step struct {
 	ID         int64     `db:"id" json:"id"`
 	AuditID    int64     `db:"audit_id" json:"audit_id"`
 	Step       string    `db:"step" json:"step"`
-	Status     string    `db:"status" json:"status"` // succeeded, failed, skipped
+	Status     string    `db:"status" json:"status"` // a job.StepStatus: succeeded, failed or skipped
 	Message    string    `db:"message" json:"message"`
 	StartedAt  time.Time `db:"started_at" json:"started_at"`
 	FinishedAt time.Time `db:"finished_at" json:"finished_at"`

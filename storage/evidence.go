@@ -26,7 +26,7 @@ func (s *Store) withChain(ctx context.Context, auditID int64, fn func(c *chainTx
 	}
 	defer tx.Rollback(ctx)
 	c := &chainTx{tx: tx, auditID: auditID}
-	var status string
+	var status AuditStatus
 	err = tx.QueryRow(ctx, `SELECT chain_length, chain_head, status FROM audits WHERE id = $1 FOR UPDATE`, auditID).
 		Scan(&c.length, &c.head, &status)
 	if err != nil {
@@ -225,10 +225,10 @@ func (s *Store) AppendFindings(ctx context.Context, auditID int64, fs []Finding)
 				return err
 			}
 			batch.Queue(`INSERT INTO findings (audit_id, seq, prev_hash, hash, subject, rule_id, legal_reference,
-				severity, verdict, summary, evidence, created_at)
-				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id`,
+				severity, verdict, compliant, summary, evidence, created_at)
+				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING id`,
 				f.AuditID, f.Seq, f.PrevHash, f.Hash, f.Subject, f.RuleID, f.LegalReference, f.Severity,
-				f.Verdict, f.Summary, f.Evidence, f.CreatedAt).QueryRow(func(row pgx.Row) error { return row.Scan(&f.ID) })
+				f.Verdict, f.Compliant, f.Summary, f.Evidence, f.CreatedAt).QueryRow(func(row pgx.Row) error { return row.Scan(&f.ID) })
 		}
 		if err := c.tx.SendBatch(ctx, batch).Close(); err != nil {
 			return fmt.Errorf("insert findings: %w", err)
@@ -239,7 +239,11 @@ func (s *Store) AppendFindings(ctx context.Context, auditID int64, fs []Finding)
 
 // Measurements returns an audit's measurements with their samples, in chain order.
 func (s *Store) Measurements(ctx context.Context, auditID int64) ([]Measurement, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, audit_id, seq, prev_hash, hash, vantage, target, address, port,
+	return measurements(ctx, s.pool, auditID)
+}
+
+func measurements(ctx context.Context, q querier, auditID int64) ([]Measurement, error) {
+	rows, err := q.Query(ctx, `SELECT id, audit_id, seq, prev_hash, hash, vantage, target, address, port,
 		probe_kind, sent, received, duplicates, failure, started_at, finished_at, tool, tool_version, stats, samples_sha256
 		FROM measurements WHERE audit_id = $1 ORDER BY seq`, auditID)
 	if err != nil {
@@ -259,7 +263,7 @@ func (s *Store) Measurements(ctx context.Context, auditID int64) ([]Measurement,
 	for i := range ms {
 		byID[ms[i].ID] = &ms[i]
 	}
-	srows, err := s.pool.Query(ctx, `SELECT s.measurement_id, s.idx, s.sent_at, s.rtt_ns, s.kernel_rtt_ns, s.duplicate, s.retransmits
+	srows, err := q.Query(ctx, `SELECT s.measurement_id, s.idx, s.sent_at, s.rtt_ns, s.kernel_rtt_ns, s.duplicate, s.retransmits
 		FROM measurement_samples s JOIN measurements m ON m.id = s.measurement_id
 		WHERE m.audit_id = $1 ORDER BY s.measurement_id, s.idx`, auditID)
 	if err != nil {
@@ -295,7 +299,11 @@ func (s *Store) Measurements(ctx context.Context, auditID int64) ([]Measurement,
 
 // Observations returns an audit's observations in chain order.
 func (s *Store) Observations(ctx context.Context, auditID int64) ([]Observation, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, audit_id, seq, prev_hash, hash, subject, host, address, source,
+	return observations(ctx, s.pool, auditID)
+}
+
+func observations(ctx context.Context, q querier, auditID int64) ([]Observation, error) {
+	rows, err := q.Query(ctx, `SELECT id, audit_id, seq, prev_hash, hash, subject, host, address, source,
 		database_type, database_path, build_epoch, file_sha256, located_country, registered_country,
 		represented_country, anycast, details, observed_at FROM geo_observations WHERE audit_id = $1 ORDER BY seq`, auditID)
 	if err != nil {
@@ -316,7 +324,11 @@ func (s *Store) Observations(ctx context.Context, auditID int64) ([]Observation,
 
 // CheckResults returns an audit's guest check results in chain order.
 func (s *Store) CheckResults(ctx context.Context, auditID int64) ([]CheckResult, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, audit_id, seq, prev_hash, hash, host, check_id, title, category, result,
+	return checkResults(ctx, s.pool, auditID)
+}
+
+func checkResults(ctx context.Context, q querier, auditID int64) ([]CheckResult, error) {
+	rows, err := q.Query(ctx, `SELECT id, audit_id, seq, prev_hash, hash, host, check_id, title, category, result,
 		observed, expected, remediation, details, checked_at FROM check_results WHERE audit_id = $1 ORDER BY seq`, auditID)
 	if err != nil {
 		return nil, fmt.Errorf("check results of audit %d: %w", auditID, err)
@@ -331,17 +343,26 @@ func (s *Store) CheckResults(ctx context.Context, auditID int64) ([]CheckResult,
 
 // Findings returns an audit's findings in chain order.
 func (s *Store) Findings(ctx context.Context, auditID int64) ([]Finding, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, audit_id, seq, prev_hash, hash, subject, rule_id, legal_reference,
-		severity, verdict, summary, evidence, created_at FROM findings WHERE audit_id = $1 ORDER BY seq`, auditID)
+	return findings(ctx, s.pool, auditID)
+}
+
+func findings(ctx context.Context, q querier, auditID int64) ([]Finding, error) {
+	rows, err := q.Query(ctx, `SELECT id, audit_id, seq, prev_hash, hash, subject, rule_id, legal_reference,
+		severity, verdict, compliant, summary, evidence, created_at FROM findings WHERE audit_id = $1 ORDER BY seq`, auditID)
 	if err != nil {
 		return nil, fmt.Errorf("findings of audit %d: %w", auditID, err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Finding, error) {
 		var f Finding
 		err := r.Scan(&f.ID, &f.AuditID, &f.Seq, &f.PrevHash, &f.Hash, &f.Subject, &f.RuleID, &f.LegalReference,
-			&f.Severity, &f.Verdict, &f.Summary, &f.Evidence, &f.CreatedAt)
+			&f.Severity, &f.Verdict, &f.Compliant, &f.Summary, &f.Evidence, &f.CreatedAt)
 		return f, err
 	})
+}
+
+// querier is what the readers need: the pool, or a transaction that gives them one snapshot.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // errChain is the sentinel under every chain verification failure.
@@ -368,24 +389,33 @@ type chainRow struct {
 
 // Verify recomputes an audit's hash chain from the stored rows and names the first row that does not
 // match. A missing audit is an error wrapping ErrNotFound; a broken chain is a report with Bad set.
+//
+// Everything is read in one REPEATABLE READ, read-only transaction: an audit still being written is seen
+// as of one instant, so rows appended between two reads cannot look like a chain cut short.
 func (s *Store) Verify(ctx context.Context, auditID int64) (ChainReport, error) {
-	a, err := s.GetAudit(ctx, auditID)
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return ChainReport{}, fmt.Errorf("verify audit %d: begin: %w", auditID, err)
+	}
+	// Read-only: there is nothing to commit, and rolling back ends the snapshot.
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	a, err := getAudit(ctx, tx, auditID)
 	if err != nil {
 		return ChainReport{}, err
 	}
-	ms, err := s.Measurements(ctx, auditID)
+	ms, err := measurements(ctx, tx, auditID)
 	if err != nil {
 		return ChainReport{}, err
 	}
-	obs, err := s.Observations(ctx, auditID)
+	obs, err := observations(ctx, tx, auditID)
 	if err != nil {
 		return ChainReport{}, err
 	}
-	crs, err := s.CheckResults(ctx, auditID)
+	crs, err := checkResults(ctx, tx, auditID)
 	if err != nil {
 		return ChainReport{}, err
 	}
-	fs, err := s.Findings(ctx, auditID)
+	fs, err := findings(ctx, tx, auditID)
 	if err != nil {
 		return ChainReport{}, err
 	}

@@ -74,6 +74,12 @@ type MigrateResult struct {
 
 // Migrate applies every embedded migration the database lacks. Running it again applies nothing.
 func (s *Store) Migrate(ctx context.Context) (MigrateResult, error) {
+	return s.MigrateTo(ctx, LatestVersion())
+}
+
+// MigrateTo applies the embedded migrations up to version, and no further: tests use it to hold a
+// database at an older schema, as a varde of that time left it.
+func (s *Store) MigrateTo(ctx context.Context, version int) (MigrateResult, error) {
 	cur, latest, err := s.SchemaVersion(ctx)
 	if err != nil {
 		return MigrateResult{}, err
@@ -81,6 +87,10 @@ func (s *Store) Migrate(ctx context.Context) (MigrateResult, error) {
 	if cur > latest {
 		return MigrateResult{From: cur, To: cur}, fmt.Errorf("%w: the database is at schema version %d but this varde knows only up to %d; upgrade varde",
 			ErrSchemaTooNew, cur, latest)
+	}
+	if version < cur || version > latest {
+		return MigrateResult{From: cur, To: cur}, fmt.Errorf("migrate to schema version %d: want %d to %d (the database is at %d)",
+			version, cur, latest, cur)
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -99,7 +109,7 @@ func (s *Store) Migrate(ctx context.Context) (MigrateResult, error) {
 		s.logger.Info("applying migration", "sequence", seq, "name", name, "direction", direction)
 		res.Applied = append(res.Applied, name)
 	}
-	if err := m.Migrate(ctx); err != nil {
+	if err := m.MigrateTo(ctx, int32(version)); err != nil {
 		return res, fmt.Errorf("migrate: %w", err)
 	}
 	v, err := m.GetCurrentVersion(ctx)

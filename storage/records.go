@@ -84,14 +84,17 @@ type CheckResult struct {
 // Finding is a judgement made by a rule.
 type Finding struct {
 	Chain
-	Subject        string          `json:"subject"`
-	RuleID         string          `json:"rule_id"`
-	LegalReference string          `json:"legal_reference"`
-	Severity       string          `json:"severity"` // info, low, medium, high, critical
-	Verdict        string          `json:"verdict"`
-	Summary        string          `json:"summary"`
-	Evidence       json.RawMessage `json:"evidence"`
-	CreatedAt      time.Time       `json:"created_at"`
+	Subject        string `json:"subject"`
+	RuleID         string `json:"rule_id"`
+	LegalReference string `json:"legal_reference"`
+	Severity       string `json:"severity"` // the rule's severity word
+	Verdict        string `json:"verdict"`  // the rule's verdict word; empty for evidence-quality findings
+	// Compliant is the rule's judgement of whether the subject complies; nil when the rule makes none,
+	// and on rows stored before schema version 2 (they hold it in their evidence JSON).
+	Compliant *bool           `json:"compliant,omitempty"`
+	Summary   string          `json:"summary"`
+	Evidence  json.RawMessage `json:"evidence"`
+	CreatedAt time.Time       `json:"created_at"`
 }
 
 func (m *Measurement) canonical() ([]byte, error) {
@@ -142,10 +145,16 @@ func (f *Finding) canonical() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return canonical(map[string]any{
+	fields := map[string]any{
 		"table": "findings", "audit_id": f.AuditID, "seq": f.Seq,
 		"subject": f.Subject, "rule_id": f.RuleID, "legal_reference": f.LegalReference,
 		"severity": f.Severity, "verdict": f.Verdict, "summary": f.Summary, "evidence": evidence,
 		"created_at": canonTime(f.CreatedAt),
-	})
+	}
+	// Rows from before schema version 2 have no compliant and were hashed without the key; leaving it
+	// out when NULL keeps their hashes, and a value set or cleared later changes the hash either way.
+	if f.Compliant != nil {
+		fields["compliant"] = *f.Compliant
+	}
+	return canonical(fields)
 }

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -12,15 +13,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/varde/varde/storage"
-	"github.com/varde/varde/storage/pgtemp"
+	"github.com/varde/varde/storage/pgtemp/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtemp.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // newStore gives each test a fresh, migrated database.
 func newStore(t *testing.T) (*storage.Store, string) {
 	t.Helper()
-	url := pgtemp.Database(t)
+	url := pgtest.Database(t)
 	ctx := context.Background()
 	s, err := storage.Open(ctx, storage.Config{DatabaseURL: url, SkipSchemaCheck: true})
 	if err != nil {
@@ -86,6 +87,7 @@ func sampleEvidence(t *testing.T, s *storage.Store, auditID int64) {
 		Evidence: json.RawMessage(`{"country": "NO", "rtt_ms": 2.5e0}`),
 	}, {
 		Subject: "analytics", RuleID: "residency.transfer", Severity: "high", Verdict: "transfer_mechanism_required", CreatedAt: t0,
+		Compliant: new(false),
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +191,8 @@ func TestVerifyNamesTamperedRow(t *testing.T) {
 		name, sql, want string
 	}{
 		{"finding verdict", `UPDATE findings SET verdict = 'in_eea' WHERE rule_id = 'residency.transfer'`, "findings row %d (seq 6): stored hash does not match"},
+		{"finding compliant flipped", `UPDATE findings SET compliant = true WHERE rule_id = 'residency.transfer'`, "findings row %d (seq 6): stored hash does not match"},
+		{"finding compliant cleared", `UPDATE findings SET compliant = NULL WHERE rule_id = 'residency.transfer'`, "findings row %d (seq 6): stored hash does not match"},
 		{"measurement count", `UPDATE measurements SET received = 3 WHERE probe_kind = 'icmp'`, "measurements row %d (seq 1): stored hash does not match"},
 		{"sample rtt", `UPDATE measurement_samples SET rtt_ns = 2000000 WHERE idx = 0 AND kernel_rtt_ns IS NULL`, "measurements row %d (seq 1): its samples do not match"},
 		{"evidence json", `UPDATE geo_observations SET details = '{"z":2}'`, "geo_observations row %d (seq 3)"},
@@ -277,5 +281,67 @@ func TestBadInput(t *testing.T) {
 	_, err = storage.Open(ctx, storage.Config{DatabaseURL: url})
 	if !errors.Is(err, storage.ErrSchemaTooNew) || !strings.Contains(err.Error(), "upgrade varde") {
 		t.Errorf("newer schema: %v", err)
+	}
+}
+
+// legacyStore is a database left by varde 493b3d4 at schema version 1 (before findings.compliant), holding
+// one finished audit (testdata/audit-schema1.sql, a pg_dump of it), then migrated to this binary's schema.
+func legacyStore(t *testing.T) (*storage.Store, string) {
+	t.Helper()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	s, err := storage.Open(ctx, storage.Config{DatabaseURL: url, SkipSchemaCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if _, err := s.MigrateTo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.LoadSQL(t, url, "testdata/audit-schema1.sql")
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s, url
+}
+
+// An audit stored before migration 2 still verifies after it, with the head it had: its findings have no
+// compliant, and their hashes were computed without it. Setting compliant on one of them breaks the chain.
+func TestAuditStoredBeforeMigration2StillVerifies(t *testing.T) {
+	t.Parallel()
+	s, url := legacyStore(t)
+	ctx := context.Background()
+	rep, err := s.Verify(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const head = "6afffc2d524f770adf9a7909dbdf12ee13cbfcc3c7de7deeb23921928bcc95bc" // as varde 493b3d4 printed it
+	if !rep.OK() || rep.Rows != 56 || hex.EncodeToString(rep.Head) != head {
+		t.Fatalf("legacy chain: %+v", rep)
+	}
+	fs, err := s.Findings(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		if f.Compliant != nil {
+			t.Fatalf("finding %d of the legacy audit has compliant %v; it was stored without", f.ID, *f.Compliant)
+		}
+	}
+	tamper(t, url, `UPDATE findings SET compliant = true WHERE id = 1`)
+	rep, err = s.Verify(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || !strings.Contains(rep.Bad, "findings row 1 (seq 17): stored hash does not match") {
+		t.Fatalf("compliant set on a legacy row: %q", rep.Bad)
+	}
+}
+
+func TestMigrateToRefusesGoingBack(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	if _, err := s.MigrateTo(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "migrate to schema version 1") {
+		t.Fatalf("migrating back: %v", err)
 	}
 }

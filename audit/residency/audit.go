@@ -42,6 +42,21 @@ func (t RTTTable) RTT(_ context.Context, addr netip.Addr) ([]RTTObservation, err
 	return t[addr], nil
 }
 
+// Add keeps o if it is the lowest minimum RTT so far to its address from its vantage: the physics check
+// wants the minimum per address per vantage, over every measurement given.
+func (t RTTTable) Add(o RTTObservation) {
+	o.Addr = o.Addr.Unmap()
+	for i, prev := range t[o.Addr] {
+		if prev.Vantage.Name == o.Vantage.Name {
+			if o.MinRTT < prev.MinRTT {
+				t[o.Addr][i] = o
+			}
+			return
+		}
+	}
+	t[o.Addr] = append(t[o.Addr], o)
+}
+
 // Config configures an Audit. Resolver and at least one Locator are required.
 type Config struct {
 	// Date selects the rules in force (e.g. the last day of the audited quarter). Zero means today by Now.

@@ -45,6 +45,13 @@ const (
 
 var severityOrder = []Severity{SeverityInfo, SeverityLow, SeverityMedium, SeverityHigh, SeverityCritical}
 
+// Severities lists every severity, most severe first.
+func Severities() []Severity {
+	out := slices.Clone(severityOrder)
+	slices.Reverse(out)
+	return out
+}
+
 func (s Severity) rank() int { return slices.Index(severityOrder, s) }
 
 func maxSeverity(a, b Severity) Severity {

@@ -238,8 +238,8 @@ func model(nf, nl int) reports.ComplianceModel {
 		Evidence: reports.EvidenceAppendix{ChainHead: sum("head"), ChainLength: int64(nf + nl), Databases: []reports.DatabaseProvenance{geo},
 			Counts: []reports.KindCount{{Kind: "finding", Rows: int64(nf)}, {Kind: "measurement", Rows: int64(nl)}}},
 	}
-	verdicts := []string{"pass", "warning", "violation", "inconclusive"}
-	sevs := []string{"info", "low", "medium", "high", "critical"}
+	verdicts := []reports.Verdict{reports.VerdictPass, reports.VerdictWarning, reports.VerdictViolation, reports.VerdictInconclusive}
+	sevs := []reports.Severity{reports.SeverityInfo, reports.SeverityLow, reports.SeverityMedium, reports.SeverityHigh, reports.SeverityCritical}
 	for i := range nf {
 		m.Findings = append(m.Findings, reports.Finding{
 			Subject: fmt.Sprintf("store-%05d.kunde.no", i), RuleID: fmt.Sprintf("RES-%03d", i%17), LegalReference: "GDPR Art. 44–46",

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/varde/varde/audit/residency"
 	"github.com/varde/varde/job"
 	"github.com/varde/varde/reports/sign"
 )
@@ -50,7 +52,7 @@ func cmdAuditRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	res, err := job.Run(ctx, cfg, job.Options{Store: s, Logger: e.logger,
+	res, err := job.Run(ctx, cfg, job.Options{Store: s, Logger: e.logger, Emulator: e.labEmulator(),
 		Progress: func(msg string) { fmt.Fprintln(e.stderr, "varde:", msg) }})
 	if res == nil {
 		return err
@@ -69,10 +71,8 @@ func cmdAuditRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, st := range res.Steps {
-		if st.Status == "failed" {
-			return fmt.Errorf("audit %d: step %s failed: %s", res.AuditID, st.Step, st.Message)
-		}
+	for _, st := range res.Failed() {
+		return fmt.Errorf("audit %d: step %s failed: %s", res.AuditID, st.Step, st.Message)
 	}
 	return nil
 }
@@ -165,12 +165,15 @@ func cmdAuditShow(ctx context.Context, e *env, args []string) error {
 	for _, st := range steps {
 		fmt.Fprintf(tw, "step\t%s\t%s\t%s\n", st.Step, st.Status, st.Message)
 	}
-	counts := map[string]int{}
+	counts := map[residency.Severity]int{}
 	for _, f := range fs2 {
-		counts[f.Severity]++
+		counts[residency.Severity(f.Severity)]++
 	}
-	fmt.Fprintf(tw, "findings\t%d\tcritical %d, high %d, medium %d, low %d, info %d\t\n", len(fs2),
-		counts["critical"], counts["high"], counts["medium"], counts["low"], counts["info"])
+	var bySeverity []string
+	for _, sev := range residency.Severities() {
+		bySeverity = append(bySeverity, fmt.Sprintf("%s %d", sev, counts[sev]))
+	}
+	fmt.Fprintf(tw, "findings\t%d\t%s\t\n", len(fs2), strings.Join(bySeverity, ", "))
 	for _, r := range reps {
 		fmt.Fprintf(tw, "report\t%s\t%s\tsha256 %s, signer %s\n", r.Kind, r.Path, r.SHA256, r.SignerFingerprint)
 	}
@@ -194,11 +197,11 @@ func cmdReportGenerate(ctx context.Context, e *env, args []string) error {
 	if *auditID <= 0 {
 		return usagef("report generate: --audit ID is required (a positive number)")
 	}
-	kinds := []string{job.ReportCompliance, job.ReportSales}
-	switch *kind {
+	var kinds []job.ReportKind // both
+	switch k := job.ReportKind(*kind); k {
 	case "":
 	case job.ReportCompliance, job.ReportSales:
-		kinds = []string{*kind}
+		kinds = []job.ReportKind{k}
 	default:
 		return usagef("report generate: --kind %q: want compliance or sales", *kind)
 	}
@@ -217,7 +220,8 @@ func cmdReportGenerate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	reps, err := job.GenerateReports(ctx, s, *auditID, kinds, signer, *outDir, nil, *tsa)
+	reps, err := job.GenerateReports(ctx, s, job.ReportOptions{AuditID: *auditID, Kinds: kinds, Signer: signer,
+		OutDir: *outDir, TSAURL: *tsa})
 	for _, r := range reps {
 		fmt.Fprintf(e.stdout, "report %s: %s (sha256 %s)\n", r.Kind, r.Path, r.SHA256)
 	}

@@ -11,14 +11,14 @@ import (
 	"testing"
 
 	"github.com/varde/varde/storage"
-	"github.com/varde/varde/storage/pgtemp"
+	"github.com/varde/varde/storage/pgtemp/pgtest"
 )
 
 // TestAuditRunRecordsFailedStep: a broken inventory fails the residency step; the audit records the
 // failure, keeps the measurements stored before it, still holds its chain, and varde exits non-zero.
 func TestAuditRunRecordsFailedStep(t *testing.T) {
 	t.Parallel()
-	url := pgtemp.Database(t)
+	url := pgtest.Database(t)
 	if _, _, err := runT(t, url, "db", "migrate"); err != nil {
 		t.Fatal(err)
 	}

@@ -107,9 +107,14 @@ func cmdDBStop(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := pgtemp.Start(ctx, pgtemp.Config{Dir: *dir, Logger: e.logger})
+	stopped, err := pgtemp.StopDir(ctx, pgtemp.Config{Dir: *dir, Logger: e.logger})
 	if err != nil {
 		return err
 	}
-	return c.Stop(ctx)
+	if !stopped {
+		fmt.Fprintf(e.stdout, "no cluster running in %s\n", *dir)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "stopped the cluster in %s\n", *dir)
+	return nil
 }

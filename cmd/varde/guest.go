@@ -117,6 +117,10 @@ func cmdGuestCheck(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return e.storeEvidence(ctx, sf, "", func(s *storage.Store, id int64) error {
-		return s.AppendCheckResults(ctx, id, job.CheckRecords(rep))
+		crs, err := job.CheckRecords(rep)
+		if err != nil {
+			return err
+		}
+		return s.AppendCheckResults(ctx, id, crs)
 	})
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	auditguest "github.com/varde/varde/audit/guest"
+	"github.com/varde/varde/audit/tuning"
 	"github.com/varde/varde/guest"
 )
 
@@ -29,16 +29,16 @@ func guestJSON(t *testing.T, args ...string) guest.Report {
 // observed steal figure (sampled at different times) when live is set.
 func sameResults(t *testing.T, a, b guest.Report, live bool) {
 	t.Helper()
-	var x, y []auditguest.Result
+	var x, y []tuning.Result
 	for _, rs := range []struct {
-		in  []auditguest.Result
-		out *[]auditguest.Result
+		in  []tuning.Result
+		out *[]tuning.Result
 	}{{a.Results, &x}, {b.Results, &y}} {
 		for _, r := range rs.in {
-			if r.CheckID == auditguest.IDIOThroughput || r.CheckID == auditguest.IDIOIOPS {
+			if r.CheckID == tuning.IDIOThroughput || r.CheckID == tuning.IDIOIOPS {
 				continue
 			}
-			if live && r.CheckID == auditguest.IDCPUSteal {
+			if live && r.CheckID == tuning.IDCPUSteal {
 				// Two live invocations sample /proc/stat at different moments, and steal time on a busy
 				// host moves by whole percentage points within a second: only what the check is, not what
 				// it saw, can be compared. guest.TestSnapshotEqualsLive compares steal on one collection.
@@ -65,7 +65,7 @@ func TestGuestCollectThenCheckSnapshot(t *testing.T) {
 	direct := guestJSON(t, "--root", fixture)
 	fromSnap := guestJSON(t, "--snapshot", snap)
 	sameResults(t, direct, fromSnap, false)
-	if fromSnap.Root != auditguest.RootSnapshot || len(fromSnap.Results) != 22 {
+	if fromSnap.Root != tuning.RootSnapshot || len(fromSnap.Results) != 22 {
 		t.Errorf("snapshot report: root %s, %d results", fromSnap.Root, len(fromSnap.Results))
 	}
 }
@@ -83,7 +83,7 @@ func TestGuestLiveEqualsSnapshot(t *testing.T) {
 	fromSnap := guestJSON(t, "--snapshot", snap)
 	sameResults(t, live, fromSnap, true)
 	for _, r := range fromSnap.Results {
-		if r.CheckID == auditguest.IDIOThroughput && r.Status != auditguest.NotApplicable {
+		if r.CheckID == tuning.IDIOThroughput && r.Status != tuning.NotApplicable {
 			t.Errorf("throughput on a snapshot: %s", r.Status)
 		}
 	}

@@ -12,10 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/varde/varde/storage"
-	"github.com/varde/varde/storage/pgtemp"
+	"github.com/varde/varde/storage/pgtemp/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtemp.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // runT runs varde with DATABASE_URL set to url and returns stdout, stderr and the error.
 func runT(t *testing.T, url string, args ...string) (string, string, error) {
@@ -33,9 +33,9 @@ func runT(t *testing.T, url string, args ...string) (string, string, error) {
 
 func TestDBMigrateTwiceAndStatus(t *testing.T) {
 	t.Parallel()
-	url := pgtemp.Database(t)
+	url := pgtest.Database(t)
 	out, _, err := runT(t, url, "db", "migrate")
-	if err != nil || !strings.Contains(out, "schema migrated from version 0 to 1") {
+	if err != nil || !strings.Contains(out, "schema migrated from version 0 to 2") {
 		t.Fatalf("first migrate: %q %v", out, err)
 	}
 	out, _, err = runT(t, url, "db", "migrate")
@@ -43,14 +43,14 @@ func TestDBMigrateTwiceAndStatus(t *testing.T) {
 		t.Fatalf("second migrate: %q %v", out, err)
 	}
 	out, _, err = runT(t, url, "db", "status")
-	if err != nil || !strings.Contains(out, "schema version 1") {
+	if err != nil || !strings.Contains(out, "schema version 2") {
 		t.Fatalf("status: %q %v", out, err)
 	}
 }
 
 func TestVerifyCommand(t *testing.T) {
 	t.Parallel()
-	url := pgtemp.Database(t)
+	url := pgtest.Database(t)
 	if _, _, err := runT(t, url, "db", "migrate"); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestVerifyCommand(t *testing.T) {
 
 func TestBadInputIsOneLine(t *testing.T) {
 	t.Parallel()
-	url := pgtemp.Database(t)
+	url := pgtest.Database(t)
 	cases := []struct {
 		name, url string
 		args      []string
@@ -133,7 +133,7 @@ func TestBadInputIsOneLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `UPDATE schema_version SET version = 2`); err != nil {
+	if _, err := conn.Exec(ctx, `UPDATE schema_version SET version = $1`, storage.LatestVersion()+1); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"verify", "--audit", "1"}, {"db", "migrate"}, {"db", "status"}} {
@@ -153,4 +153,22 @@ func devNull(t *testing.T) *os.File {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
+}
+
+// db stop on a directory without a cluster must say so and leave nothing behind: it used to run initdb
+// and start a server in order to stop it.
+func TestDBStopDoesNotStartACluster(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out, _, err := runT(t, "", "db", "stop", "--dir", dir)
+	if err != nil || !strings.Contains(out, "no cluster running in "+dir) {
+		t.Fatalf("db stop: %q %v", out, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("db stop left %d entries in %s (it initialised a cluster)", len(entries), dir)
+	}
 }

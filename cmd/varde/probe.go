@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"github.com/varde/varde/job"
 	"github.com/varde/varde/storage"
 	"io"
-	"math"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -137,7 +135,7 @@ func cmdProbe(ctx context.Context, e *env, args []string) error {
 	}
 	if sf.store {
 		if err := e.storeEvidence(ctx, sf, "", func(s *storage.Store, id int64) error {
-			return job.StoreProbeResults(ctx, s, id, results)
+			return job.StoreProbeResults(ctx, s, id, results, time.Now())
 		}); err != nil {
 			return err
 		}
@@ -218,90 +216,14 @@ func (p *progressBar) clear() {
 	}
 }
 
-// probeJSON is the JSON-lines form of a probes.Result; the field list is the contract in probe-json.md.
-type probeJSON struct {
-	Vantage    string       `json:"vantage"`
-	Target     string       `json:"target"`
-	Address    string       `json:"address"`
-	Kind       string       `json:"kind"`
-	Port       int          `json:"port"`
-	Started    string       `json:"started"`
-	Failure    string       `json:"failure"`
-	Error      string       `json:"error"`
-	Sent       int          `json:"sent"`
-	Received   int          `json:"received"`
-	Duplicates int          `json:"duplicates"`
-	LossPct    float64      `json:"loss_pct"`
-	MinMS      *float64     `json:"min_ms"`
-	MedianMS   *float64     `json:"median_ms"`
-	MeanMS     *float64     `json:"mean_ms"`
-	P95MS      *float64     `json:"p95_ms"`
-	MaxMS      *float64     `json:"max_ms"`
-	MdevMS     *float64     `json:"mdev_ms"`
-	JitterMS   *float64     `json:"jitter_ms"`
-	Samples    []sampleJSON `json:"samples"`
-}
-
-type sampleJSON struct {
-	Seq         int      `json:"seq"`
-	SentAt      string   `json:"sent_at"`
-	RTTMS       float64  `json:"rtt_ms"`
-	Received    bool     `json:"received"`
-	Duplicate   int      `json:"duplicate"`
-	Failure     string   `json:"failure"`
-	KernelRTTMS *float64 `json:"kernel_rtt_ms,omitempty"`
-	SYNRetrans  *bool    `json:"syn_retrans,omitempty"`
-}
-
-func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
-
-func msPtr(d time.Duration, ok bool) *float64 {
-	if !ok {
-		return nil
-	}
-	v := ms(d)
-	return &v
-}
-
-func rfc3339(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
 func writeProbeJSON(w io.Writer, results []probes.Result) error {
-	enc := json.NewEncoder(w)
-	for _, r := range results {
-		ok := r.Stats.Received > 0
-		addr := ""
-		if r.Address.IsValid() {
-			addr = r.Address.String()
-		}
-		j := probeJSON{
-			Vantage: r.Vantage, Target: r.Target, Address: addr, Kind: string(r.Kind), Port: int(r.Port),
-			Started: rfc3339(r.Started), Failure: string(r.Failure), Error: r.Err,
-			Sent: r.Stats.Sent, Received: r.Stats.Received, Duplicates: r.Stats.Duplicates, LossPct: r.Stats.LossPct,
-			MinMS: msPtr(r.Stats.Min, ok), MedianMS: msPtr(r.Stats.Median, ok), MeanMS: msPtr(r.Stats.Mean, ok),
-			P95MS: msPtr(r.Stats.P95, ok), MaxMS: msPtr(r.Stats.Max, ok), MdevMS: msPtr(r.Stats.Mdev, ok),
-			JitterMS: msPtr(r.Stats.Jitter, ok), Samples: []sampleJSON{},
-		}
-		for _, s := range r.Samples {
-			sj := sampleJSON{Seq: s.Seq, SentAt: rfc3339(s.SentAt), RTTMS: ms(s.RTT), Received: s.Received,
-				Duplicate: s.Duplicates, Failure: string(s.Failure)}
-			if r.Kind == probes.KindTCP {
-				sj.KernelRTTMS = msPtr(s.KernelRTT, true)
-				retrans := s.SYNRetransmitted
-				sj.SYNRetrans = &retrans
-			}
-			j.Samples = append(j.Samples, sj)
-		}
-		if err := enc.Encode(j); err != nil {
-			return fmt.Errorf("probe: write JSON: %w", err)
-		}
+	if err := probes.WriteJSONLines(w, results); err != nil {
+		return fmt.Errorf("probe: %w", err)
 	}
 	return nil
 }
+
+func ms(d time.Duration) float64 { return probes.Ms(d) }
 
 // writeProbeTable prints one fping-like line per target and kind.
 func writeProbeTable(w io.Writer, results []probes.Result) error {

@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/varde/varde/job"
-	"github.com/varde/varde/storage"
 	"strings"
 	"time"
 
 	"github.com/varde/varde/audit/residency"
-	"github.com/varde/varde/geoip"
-	"github.com/varde/varde/geoip/cloud"
-	"github.com/varde/varde/resolver"
+	"github.com/varde/varde/job"
+	"github.com/varde/varde/storage"
 )
 
 // listFlag collects a repeatable string flag.
@@ -54,29 +51,12 @@ func cmdResidency(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(dbs) == 0 {
-		db, err := geoip.OpenDefault()
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		cfg.Locators = append(cfg.Locators, db)
+	src, err := job.OpenSources(dbs, ranges, e.logger)
+	if err != nil {
+		return err
 	}
-	for _, p := range dbs {
-		db, err := geoip.Open(p)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		cfg.Locators = append(cfg.Locators, db)
-	}
-	if len(ranges) > 0 {
-		r, err := cloud.LoadAll(ranges)
-		if err != nil {
-			return err
-		}
-		cfg.Cloud = r
-	}
+	defer src.Close()
+	src.Apply(&cfg)
 	if *rttPath != "" {
 		vs := map[string]residency.Vantage{}
 		for _, s := range vantages {
@@ -86,7 +66,7 @@ func cmdResidency(ctx context.Context, e *env, args []string) error {
 			}
 			vs[v.Name] = v
 		}
-		t, err := residency.LoadProbeRTT(*rttPath, vs)
+		t, err := job.LoadProbeRTT(*rttPath, vs)
 		if err != nil {
 			return err
 		}
@@ -94,11 +74,6 @@ func cmdResidency(ctx context.Context, e *env, args []string) error {
 	} else if len(vantages) > 0 {
 		return usagef("residency: --vantage needs --rtt")
 	}
-	res0, err := resolver.New(resolver.Config{Logger: e.logger})
-	if err != nil {
-		return err
-	}
-	cfg.Resolver = res0
 	res, err := residency.Audit(ctx, cfg, inv)
 	if err != nil {
 		return err
@@ -112,7 +87,10 @@ func cmdResidency(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return e.storeEvidence(ctx, sf, res.RulesVersion, func(s *storage.Store, id int64) error {
-		obs, findings := job.ResidencyRecords(res, time.Now())
+		obs, findings, err := job.ResidencyRecords(res, time.Now())
+		if err != nil {
+			return err
+		}
 		if err := s.AppendObservations(ctx, id, obs); err != nil {
 			return err
 		}

@@ -8,13 +8,13 @@ import (
 	"testing"
 
 	"github.com/varde/varde/storage"
-	"github.com/varde/varde/storage/pgtemp"
+	"github.com/varde/varde/storage/pgtemp/pgtest"
 )
 
 // TestStoreFlag stores probe, residency and guest results as evidence and verifies each audit's chain.
 func TestStoreFlag(t *testing.T) {
 	t.Parallel()
-	url := pgtemp.Database(t)
+	url := pgtest.Database(t)
 	if _, _, err := runT(t, url, "db", "migrate"); err != nil {
 		t.Fatal(err)
 	}

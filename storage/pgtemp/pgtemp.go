@@ -191,6 +191,35 @@ func (c *Cluster) cmd(ctx context.Context, name string, args ...string) error {
 	return nil
 }
 
+// StopDir stops the server of the cluster kept in cfg.Dir, if one runs there, without initialising or
+// starting anything. It reports whether a server was running.
+func StopDir(ctx context.Context, cfg Config) (bool, error) {
+	if cfg.Dir == "" {
+		return false, errors.New("pgtemp: StopDir needs the cluster directory")
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return false, err
+	}
+	c := &Cluster{cfg: cfg, dir: cfg.Dir}
+	if _, err := os.Stat(filepath.Join(c.dataDir(), "PG_VERSION")); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("pgtemp: %w", err)
+	}
+	if os.Geteuid() == 0 {
+		cred, err := postgresCredential()
+		if err != nil {
+			return false, err
+		}
+		c.cred = cred
+	}
+	if !c.running(ctx) {
+		return false, nil
+	}
+	return true, c.Stop(ctx)
+}
+
 // Stop shuts the server down and, for a temporary cluster, removes its directory.
 func (c *Cluster) Stop(ctx context.Context) error {
 	err := c.cmd(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "fast", "-w", "stop")

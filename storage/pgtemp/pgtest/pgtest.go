@@ -1,4 +1,6 @@
-package pgtemp
+// Package pgtest gives each test binary one throwaway PostgreSQL cluster (pgtemp) and each test a fresh
+// database in it. It imports testing, so only tests may import it: the varde binary must not carry it.
+package pgtest
 
 import (
 	"context"
@@ -10,21 +12,23 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/varde/varde/storage/pgtemp"
 )
 
 // shared is the one cluster of a test binary, started by Main.
 var (
-	shared   *Cluster
+	shared   *pgtemp.Cluster
 	sharedMu sync.Mutex
 	dbSeq    atomic.Int64
 )
 
 // Main starts one cluster for the test binary, runs the tests and stops the cluster. Use it from TestMain:
 //
-//	func TestMain(m *testing.M) { os.Exit(pgtemp.Main(m)) }
+//	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 func Main(m *testing.M) int {
 	ctx := context.Background()
-	c, err := Start(ctx, Config{})
+	c, err := pgtemp.Start(ctx, pgtemp.Config{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -47,17 +51,17 @@ func Database(t testing.TB) string {
 	c := shared
 	sharedMu.Unlock()
 	if c == nil {
-		t.Fatal("pgtemp.Database: no cluster; call pgtemp.Main from TestMain")
+		t.Fatal("pgtest.Database: no cluster; call pgtest.Main from TestMain")
 	}
 	name := fmt.Sprintf("t%d_%s", dbSeq.Add(1), sanitize(t.Name()))
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, c.URL("postgres"))
 	if err != nil {
-		t.Fatalf("pgtemp: connect: %v", err)
+		t.Fatalf("pgtest: connect: %v", err)
 	}
 	defer admin.Close(ctx)
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("pgtemp: create database %s: %v", name, err)
+		t.Fatalf("pgtest: create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
 		conn, err := pgx.Connect(ctx, c.URL("postgres"))
@@ -82,4 +86,24 @@ func sanitize(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// LoadSQL runs the SQL script at path (for example a pg_dump of data) in the database at url, on a
+// connection of its own, so that the script's session settings end with it.
+func LoadSQL(t testing.TB, url, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	// Without arguments Exec uses the simple protocol, which runs a script of many statements.
+	if _, err := conn.Exec(ctx, string(b)); err != nil {
+		t.Fatalf("pgtest: load %s: %v", path, err)
+	}
 }

@@ -1,7 +1,7 @@
-// Package guest is the guest tuning check catalogue for Linux virtual machines and the pure rules that judge
+// Package tuning is the guest tuning check catalogue for Linux virtual machines and the pure rules that judge
 // collected facts (see Facts) into check results. Collection (files, disk I/O) lives in the top-level guest
 // package; nothing here reads a file or the clock.
-package guest
+package tuning
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package guest
+package tuning
 
 const seedSource = "seed: \"The Xen Hypervisor: A Sysadmin's Guide to True Isolation and Performance\" (CoolVDS, 2012)"
 

@@ -1,0 +1,171 @@
+package job
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde/varde/reports"
+	"github.com/varde/varde/reports/sign"
+	"github.com/varde/varde/storage"
+	"github.com/varde/varde/storage/pgtemp/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// clock is pinned so that no test depends on today's date.
+var clock = func() time.Time { return time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC) }
+
+func newStore(t *testing.T) *storage.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := storage.Open(ctx, storage.Config{DatabaseURL: pgtest.Database(t), SkipSchemaCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A Config built in code with only the required fields runs: defaults are filled in by Validate, steps
+// with nothing configured are skipped, and the reports are signed.
+func TestRunConfigBuiltInCode(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	dir := t.TempDir()
+	cfg := &Config{
+		Organisation: "Fjordnett AS",
+		Vantages:     []Vantage{{Name: "oslo-nix-1", Latitude: 59.91, Longitude: 10.75}},
+		Signing:      Signing{KeysDir: filepath.Join(dir, "keys"), Init: true},
+		OutputDir:    filepath.Join(dir, "out"),
+	}
+	res, err := Run(context.Background(), cfg, Options{Store: s, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != storage.StatusSucceeded || len(res.Reports) != 1 || res.Reports[0].Kind != string(ReportCompliance) || !res.Chain.OK() {
+		t.Fatalf("result: %+v", res)
+	}
+	want := map[string]StepStatus{stepProbes: StepSkipped, stepResidency: StepSkipped, stepGuest: StepSkipped, stepReports: StepSucceeded}
+	for _, st := range res.Steps {
+		if StepStatus(st.Status) != want[st.Step] {
+			t.Errorf("step %s: %s (%s), want %s", st.Step, st.Status, st.Message, want[st.Step])
+		}
+	}
+	a, err := s.GetAudit(context.Background(), res.AuditID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Kind != KindQuarterly || !a.StartedAt.Equal(clock()) {
+		t.Errorf("stored audit: kind %s, started %v", a.Kind, a.StartedAt)
+	}
+	// The caller's Config is left as it was: defaults went into Run's copy.
+	if cfg.Kind != "" || cfg.Probes.ICMP != nil {
+		t.Errorf("Run wrote defaults into the caller's config: %+v", cfg)
+	}
+}
+
+// A Config built in code that lacks required fields, or no Config or no store at all, is a clear error,
+// never a panic, and stores nothing.
+func TestRunRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		cfg  *Config
+		opts Options
+		want string
+	}{
+		{"empty config", &Config{}, Options{Store: s}, "audit config: organisation is required"},
+		{"no vantage", &Config{Organisation: "x", Signing: Signing{KeysDir: "k"}}, Options{Store: s}, "vantage: name the local vantage"},
+		{"no signing", &Config{Organisation: "x", Vantages: []Vantage{{Name: "v"}}}, Options{Store: s}, "signing: give keys_dir"},
+		{"bad period", &Config{Organisation: "x", Period: "2026-Q9", Vantages: []Vantage{{Name: "v"}}, Signing: Signing{KeysDir: "k"}}, Options{Store: s}, `period: "2026-Q9"`},
+		{"nil config", nil, Options{Store: s}, "audit config: none given"},
+		{"no store", &Config{}, Options{}, "Store is required"},
+	}
+	for _, tc := range cases {
+		res, err := Run(ctx, tc.cfg, tc.opts)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || res != nil {
+			t.Errorf("%s: %v (result %v), want an error containing %q", tc.name, err, res, tc.want)
+		}
+	}
+	as, err := s.ListAudits(ctx)
+	if err != nil || len(as) != 0 {
+		t.Errorf("refused configs stored %d audits (%v)", len(as), err)
+	}
+}
+
+func TestGenerateReportsRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	for _, tc := range []struct {
+		opts ReportOptions
+		want string
+	}{
+		{ReportOptions{}, "audit ID 0"},
+		{ReportOptions{AuditID: 1}, "Signer is required"},
+		{ReportOptions{AuditID: 1, Signer: &sign.Signer{}, Kinds: []ReportKind{"summary"}}, `kind "summary"`},
+	} {
+		if _, err := GenerateReports(context.Background(), s, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.opts, err, tc.want)
+		}
+	}
+}
+
+// An audit stored by varde 493b3d4, before findings had a compliant column (schema version 1), still
+// verifies after migration and its reports are still made, with the same verdicts: compliant comes from
+// the evidence JSON of such rows.
+func TestReportsOfAuditStoredBeforeMigration2(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	s, err := storage.Open(ctx, storage.Config{DatabaseURL: url, SkipSchemaCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.MigrateTo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.LoadSQL(t, url, "../storage/testdata/audit-schema1.sql")
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := loadStored(ctx, s, 1) // verifies the chain first
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sa.complianceModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	violations := map[string]bool{}
+	for _, f := range m.Findings {
+		if f.Verdict == reports.VerdictViolation {
+			violations[f.Subject] = true
+		}
+	}
+	// The US store that declares no transfer mechanism and its address, as varde 493b3d4 reported them.
+	if len(violations) != 2 || !violations["store analytics-us"] || !violations["address 52.216.0.1 (host 52.216.0.1)"] {
+		t.Errorf("violations in the legacy audit's report: %v", violations)
+	}
+	dir := t.TempDir()
+	if _, err := sign.InitKeys(ctx, dir, sign.KeysConfig{Now: clock}); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := sign.Load(filepath.Join(dir, sign.SignerFile), filepath.Join(dir, sign.SignerKeyFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps, err := GenerateReports(ctx, s, ReportOptions{AuditID: 1, Signer: signer, OutDir: dir, Now: clock})
+	if err != nil || len(reps) != 2 {
+		t.Fatalf("reports of the legacy audit: %v %v", reps, err)
+	}
+}
