@@ -374,13 +374,21 @@ func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) 
 	if err != nil {
 		return nil, err
 	}
+	st := sa.audit.Status
+	if !st.Final() {
+		return nil, fmt.Errorf("audit %d is still %s: a report is made of a closed audit only (if its process is gone, `varde audit recover` closes it)", auditID, st)
+	}
+	var incomplete string
+	if !st.Complete() {
+		incomplete = fmt.Sprintf("audit %d is %s: it did not run to its end, and this report shows only what it stored", auditID, st)
+	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
 	var out []storage.Report
 	for _, kind := range opts.Kinds {
 		var buf bytes.Buffer
-		ropts := reports.Options{Now: now}
+		ropts := reports.Options{Now: now, Incomplete: incomplete}
 		switch kind {
 		case ReportCompliance:
 			var m reports.ComplianceModel
@@ -398,43 +406,48 @@ func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) 
 		if err != nil {
 			return out, fmt.Errorf("sign %s report of audit %d: %w", kind, auditID, err)
 		}
+		// The file appears at its path only once its reports row is recorded: written to a temp file,
+		// recorded, then renamed. A failure or a kill before the rename leaves no report without a row.
 		path := filepath.Join(opts.OutDir, fmt.Sprintf("varde-audit-%d-%s.pdf", auditID, kind))
-		if err := writeAtomic(path, signed); err != nil {
+		tmp, err := stageFile(path, signed)
+		if err != nil {
 			return out, err
 		}
 		sum := sha256.Sum256(signed)
 		r, err := s.AddReport(ctx, storage.Report{AuditID: auditID, Kind: string(kind), Path: path,
 			SHA256: hex.EncodeToString(sum[:]), SignerFingerprint: opts.Signer.Fingerprint, CreatedAt: now()})
 		if err != nil {
+			os.Remove(tmp)
 			return out, err
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return out, fmt.Errorf("report %d of audit %d is recorded, but its file could not be put at %s (it is at %s): %w",
+				r.ID, auditID, path, tmp, err)
 		}
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-// writeAtomic writes through a temp file and a rename, so no partial PDF is ever left at path.
-func writeAtomic(path string, b []byte) error {
+// stageFile writes b, synced, to a hidden temp file beside path and returns its name; renaming it to
+// path puts it in place whole.
+func stageFile(path string, b []byte) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	_, werr := f.Write(b)
 	serr := f.Sync()
 	cerr := f.Close()
 	if err := firstErr(werr, serr, cerr); err != nil {
 		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Chmod(f.Name(), 0o644); err != nil {
 		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return f.Name(), nil
 }
 
 func firstErr(errs ...error) error {

@@ -126,6 +126,16 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{AuditID: a.ID}
+	// The final status is written whatever happens below, on a context that outlives cancellation: an
+	// audit is never left 'running' by a run that is over. If even that fails (the database is gone),
+	// the hold ends with the process and `varde audit recover` closes the audit as interrupted.
+	hold, err := s.HoldAudit(ctx, a.ID)
+	if err != nil {
+		finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+		defer cancel()
+		return res, errors.Join(err, s.FinishAudit(finishCtx, a.ID, storage.StatusFailed, opts.Now()))
+	}
+	defer hold.Release()
 	r := &runner{cfg: cfg, opts: opts, s: s, auditID: a.ID, res: res, periodEnd: end}
 	opts.Progress(fmt.Sprintf("audit %d started", a.ID))
 	if err := r.reference(ctx); err != nil {
@@ -137,13 +147,22 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 	r.step(ctx, stepGuest, r.guest)
 
 	status := storage.StatusSucceeded
-	if len(res.Failed()) > 0 {
+	switch {
+	case ctx.Err() != nil:
+		status = storage.StatusInterrupted
+	case len(res.Failed()) > 0:
 		status = storage.StatusPartial
 	}
-	if err := s.FinishAudit(ctx, a.ID, status, opts.Now()); err != nil {
-		return res, err
+	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	if err := s.FinishAudit(finishCtx, a.ID, status, opts.Now()); err != nil {
+		return res, errors.Join(err, ctx.Err())
 	}
 	res.Status = status
+	opts.Progress(fmt.Sprintf("audit %d %s", a.ID, status))
+	if status == storage.StatusInterrupted {
+		return res, fmt.Errorf("audit %d interrupted before its reports: %w", a.ID, ctx.Err())
+	}
 	r.step(ctx, stepReports, r.reports)
 	chain, err := s.Verify(ctx, a.ID)
 	if err != nil {
@@ -169,9 +188,16 @@ type runner struct {
 
 // step runs one step and records its outcome.
 func (r *runner) step(ctx context.Context, name string, fn func(context.Context) (string, error)) {
-	r.opts.Progress(name + ": running")
 	st := storage.Step{AuditID: r.auditID, Step: name, StartedAt: r.opts.Now()}
-	msg, err := fn(ctx)
+	var msg string
+	var err error
+	if cerr := ctx.Err(); cerr != nil {
+		// The run was stopped before this step: say so rather than run it against a cancelled context.
+		err = fmt.Errorf("not run: the audit was interrupted (%w)", cerr)
+	} else {
+		r.opts.Progress(name + ": running")
+		msg, err = fn(ctx)
+	}
 	st.FinishedAt = r.opts.Now()
 	status := StepSucceeded
 	switch {
@@ -189,6 +215,9 @@ func (r *runner) step(ctx context.Context, name string, fn func(context.Context)
 	r.res.Steps = append(r.res.Steps, st)
 	r.opts.Progress(fmt.Sprintf("%s: %s %s", name, st.Status, st.Message))
 }
+
+// finishTimeout bounds writing an audit's final status after its run was cancelled.
+const finishTimeout = 10 * time.Second
 
 // errSkipped marks a step that had nothing to do; it is recorded as StepSkipped.
 var errSkipped = errors.New("nothing to do")

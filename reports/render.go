@@ -41,6 +41,10 @@ type Options struct {
 	Title string
 	// Author is written into the Info dictionary; default "varde".
 	Author string
+	// Incomplete, when set, says why the audit behind the report is incomplete (for example "audit
+	// interrupted before it finished"); it is printed in red on every page, so no page can be taken out
+	// and shown as part of a complete record.
+	Incomplete string
 }
 
 func (o Options) withDefaults(title string) Options {
@@ -72,6 +76,8 @@ type doc struct {
 	widths   map[string][]float64 // per font key: width of rune r at size 1 pt in mm, for r < 0x3000
 	curFont  string
 	curSize  float64
+	// incomplete is Options.Incomplete, printed in every footer.
+	incomplete string
 }
 
 func newDoc(opts Options) *doc {
@@ -99,7 +105,7 @@ func newDoc(opts Options) *doc {
 	f.AddUTF8FontFromBytes(fontSans, "B", bytes.Clone(gobold.TTF))
 	f.AddUTF8FontFromBytes(fontMono, "", bytes.Clone(gomono.TTF))
 	f.AliasNbPages("{nb}")
-	d := &doc{f: f, title: opts.Title, now: now, widths: map[string][]float64{}}
+	d := &doc{f: f, title: opts.Title, now: now, widths: map[string][]float64{}, incomplete: opts.Incomplete}
 	f.SetFooterFunc(d.footer)
 	f.SetHeaderFunc(d.header)
 	return d
@@ -133,7 +139,14 @@ func (d *doc) footer() {
 	f.SetTextColor(90, 90, 90)
 	f.SetXY(MarginMM, y)
 	left := "varde " + varde.Version + " · generated " + d.now.Format("2006-01-02 15:04 UTC")
+	if d.incomplete != "" {
+		d.font(fontSans, "B", 8)
+		f.SetTextColor(190, 0, 0)
+		left = "INCOMPLETE: " + d.incomplete
+	}
 	f.CellFormat(120, 4, d.fit(left, 120), "", 0, "L", false, 0, "")
+	d.font(fontSans, "", 8)
+	f.SetTextColor(90, 90, 90)
 	// The page total is an alias replaced at output; left-align from a fixed x so its final width
 	// cannot push the text past the margin.
 	f.SetXY(pageW-MarginMM-35, y)

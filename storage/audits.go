@@ -25,7 +25,23 @@ const (
 	StatusSucceeded AuditStatus = "succeeded"
 	StatusPartial   AuditStatus = "partial" // finished, but a step failed
 	StatusFailed    AuditStatus = "failed"
+	// StatusInterrupted: the run was stopped before it finished (a signal, a lost database, a process
+	// that is gone); what it stored before then is kept and verifies, but the audit is incomplete.
+	StatusInterrupted AuditStatus = "interrupted"
 )
+
+// Final reports whether an audit in this status is closed: it takes no more evidence and never changes.
+func (s AuditStatus) Final() bool {
+	switch s {
+	case StatusSucceeded, StatusPartial, StatusFailed, StatusInterrupted:
+		return true
+	}
+	return false
+}
+
+// Complete reports whether the audit ran every step to its end (a failed step is on record in a
+// complete audit); an interrupted or failed audit is incomplete and its reports must say so.
+func (s AuditStatus) Complete() bool { return s == StatusSucceeded || s == StatusPartial }
 
 // Audit is one run of varde.
 type Audit struct {
@@ -112,9 +128,7 @@ func (s *Store) ListAudits(ctx context.Context) ([]Audit, error) {
 
 // FinishAudit sets the final status. A finished audit takes no more evidence.
 func (s *Store) FinishAudit(ctx context.Context, id int64, status AuditStatus, at time.Time) error {
-	switch status {
-	case StatusSucceeded, StatusPartial, StatusFailed:
-	default:
+	if !status.Final() {
 		return fmt.Errorf("finish audit %d: status %q is not final", id, status)
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE audits SET status = $2, finished_at = $3 WHERE id = $1 AND status = $4`,

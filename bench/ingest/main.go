@@ -42,7 +42,7 @@ func run() error {
 
 	url := os.Getenv("DATABASE_URL")
 	if url == "" {
-		c, err := pgtemp.Start(ctx, pgtemp.Config{})
+		c, err := pgtemp.Start(ctx, pgtemp.Config{NotDurable: true}) // both methods share it: a ratio, not a durability test
 		if err != nil {
 			return err
 		}

@@ -17,7 +17,7 @@ import (
 
 func cmdAudit(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usagef("audit: want a subcommand: run, list or show")
+		return usagef("audit: want a subcommand: run, list, show or recover")
 	}
 	switch args[0] {
 	case "run":
@@ -26,8 +26,38 @@ func cmdAudit(ctx context.Context, e *env, args []string) error {
 		return cmdAuditList(ctx, e, args[1:])
 	case "show":
 		return cmdAuditShow(ctx, e, args[1:])
+	case "recover":
+		return cmdAuditRecover(ctx, e, args[1:])
 	}
-	return usagef("audit: unknown subcommand %q (want run, list or show)", args[0])
+	return usagef("audit: unknown subcommand %q (want run, list, show or recover)", args[0])
+}
+
+// cmdAuditRecover closes, as interrupted, every running audit whose process is gone (killed, crashed,
+// or cut off by a database restart). Audits a live varde process holds are left alone.
+func cmdAuditRecover(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "audit recover")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("audit recover: takes no arguments")
+	}
+	s, err := e.openStore(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	closed, err := s.Recover(ctx, time.Now())
+	for _, r := range closed {
+		fmt.Fprintf(e.stdout, "audit %d (started %s): interrupted\n", r.AuditID, r.StartedAt.UTC().Format(time.RFC3339))
+	}
+	if err != nil {
+		return err
+	}
+	if len(closed) == 0 {
+		fmt.Fprintln(e.stdout, "no running audit without a live process")
+	}
+	return nil
 }
 
 func cmdAuditRun(ctx context.Context, e *env, args []string) error {

@@ -14,11 +14,29 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The signal that stopped the run decides the exit status (128 + signal number, as a shell reports a
+	// process killed by it), so a wrapper can tell an interrupted audit from a failed one.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	go func() {
+		if sig, ok := <-sigs; ok {
+			cancel(interrupted{sig.(syscall.Signal)})
+		}
+	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sigs)
+	if cause := context.Cause(ctx); err != nil && cause != nil {
+		err = fmt.Errorf("%w (%w)", err, cause)
+	}
+	cancel(nil)
 	os.Exit(exitCode(err, os.Stderr))
 }
+
+// interrupted is the cause of a run cancelled by a signal.
+type interrupted struct{ sig syscall.Signal }
+
+func (i interrupted) Error() string { return "stopped by " + i.sig.String() }
 
 // exitCode prints err as one line and maps it to the process status: 2 for usage errors, 1 otherwise.
 func exitCode(err error, stderr *os.File) int { return exitCodeTo(err, stderr) }
@@ -32,6 +50,10 @@ func exitCodeTo(err error, stderr io.Writer) int {
 	var u usageError
 	if errors.As(err, &u) {
 		return 2
+	}
+	var i interrupted
+	if errors.As(err, &i) {
+		return 128 + int(i.sig)
 	}
 	return 1
 }

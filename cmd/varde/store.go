@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"time"
@@ -44,12 +45,23 @@ func (e *env) storeEvidence(ctx context.Context, sf storeFlags, rulesVersion str
 	if err != nil {
 		return err
 	}
+	hold, err := s.HoldAudit(ctx, a.ID)
+	if err != nil {
+		return errors.Join(err, s.FinishAudit(context.WithoutCancel(ctx), a.ID, storage.StatusFailed, time.Now()))
+	}
+	defer hold.Release()
 	perr := put(s, a.ID)
 	status := storage.StatusSucceeded
-	if perr != nil {
+	switch {
+	case ctx.Err() != nil:
+		status = storage.StatusInterrupted
+	case perr != nil:
 		status = storage.StatusFailed
 	}
-	if err := s.FinishAudit(ctx, a.ID, status, time.Now()); err != nil && perr == nil {
+	// The final status is written even when the command was interrupted: no audit is left running.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.FinishAudit(fctx, a.ID, status, time.Now()); err != nil && perr == nil {
 		perr = err
 	}
 	if perr != nil {

@@ -32,6 +32,10 @@ type Config struct {
 	Logger *slog.Logger
 	// StartTimeout bounds initdb plus server start. Default 60s.
 	StartTimeout time.Duration
+	// NotDurable turns fsync, synchronous commit and full-page writes off: faster, but a crash of the
+	// server or the machine loses commits it already acknowledged. Only for test clusters whose data
+	// nobody keeps; `varde db start` and the demo keep what they acknowledge.
+	NotDurable bool
 }
 
 func (c *Config) setDefaults() error {
@@ -158,8 +162,11 @@ func (c *Cluster) start(ctx context.Context) error {
 		c.cfg.Logger.Info("reusing running cluster", "dir", c.dir)
 		return nil
 	}
-	// The server only listens on the socket; fsync is off because this data is throwaway.
-	opts := fmt.Sprintf("-k %s -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", c.dir)
+	// The server only listens on the socket.
+	opts := fmt.Sprintf("-k %s -c listen_addresses='' -c max_connections=200", c.dir)
+	if c.cfg.NotDurable {
+		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	}
 	return c.cmd(ctx, "pg_ctl", "-D", c.dataDir(), "-o", opts, "-l", filepath.Join(c.dir, "server.log"), "-w", "start")
 }
 

@@ -28,7 +28,7 @@ var (
 //	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 func Main(m *testing.M) int {
 	ctx := context.Background()
-	c, err := pgtemp.Start(ctx, pgtemp.Config{})
+	c, err := pgtemp.Start(ctx, pgtemp.Config{NotDurable: true}) // test data: speed over durability
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
