@@ -378,17 +378,17 @@ func (e *icmpSweep) reply(seq uint16, from netip.Addr, kernel, user time.Time) {
 	if p.done {
 		return // timed out or failed already
 	}
-	rtt := user.Sub(p.sent) // monotonic
+	rtt, src := user.Sub(p.sent), RTTWall // monotonic
 	if !kernel.IsZero() {
 		// Kernel stamps are wall clock: trust them only when consistent with the monotonic bounds.
 		if k := kernel.Sub(p.sent.Round(0)); k > 0 && k <= rtt {
-			rtt = k
+			rtt, src = k, RTTKernel
 		}
 	}
 	if rtt > e.cfg.Timeout {
 		return // late: the per-packet timeout has passed, the sample stays a timeout
 	}
-	smp.RTT, smp.Received, smp.Failure = rtt, true, FailNone
+	smp.RTT, smp.RTTSource, smp.Received, smp.Failure = rtt, src, true, FailNone
 	p.done = true
 	e.settle()
 }
@@ -487,7 +487,8 @@ func runProBing(ctx context.Context, cfg *Config, results []Result, done *atomic
 				defer mu.Unlock()
 				if pkt.Seq < len(r.Samples) && pkt.Rtt <= cfg.Timeout {
 					s := &r.Samples[pkt.Seq]
-					s.RTT, s.Received, s.Failure = pkt.Rtt, true, FailNone
+					// pro-bing times replies in user space after a channel hop.
+					s.RTT, s.RTTSource, s.Received, s.Failure = pkt.Rtt, RTTWall, true, FailNone
 				}
 			}
 			p.OnDuplicateRecv = func(pkt *probing.Packet) {

@@ -251,6 +251,10 @@ type sampleJSON struct {
 	Failure     string   `json:"failure"`
 	KernelRTTMS *float64 `json:"kernel_rtt_ms,omitempty"`
 	SYNRetrans  *bool    `json:"syn_retrans,omitempty"`
+	// RTTSource says whether rtt_ms is the kernel's figure or a wall time (probes.RTTSource); WallRTTMS is
+	// the TCP connect() wall time, kept beside the kernel's.
+	RTTSource string   `json:"rtt_source,omitempty"`
+	WallRTTMS *float64 `json:"wall_rtt_ms,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
@@ -288,8 +292,9 @@ func writeProbeJSON(w io.Writer, results []probes.Result) error {
 		}
 		for _, s := range r.Samples {
 			sj := sampleJSON{Seq: s.Seq, SentAt: rfc3339(s.SentAt), RTTMS: ms(s.RTT), Received: s.Received,
-				Duplicate: s.Duplicates, Failure: string(s.Failure)}
+				Duplicate: s.Duplicates, Failure: string(s.Failure), RTTSource: string(s.RTTSource)}
 			if r.Kind == probes.KindTCP {
+				sj.WallRTTMS = msPtr(s.WallRTT, s.Received)
 				sj.KernelRTTMS = msPtr(s.KernelRTT, true)
 				retrans := s.SYNRetransmitted
 				sj.SYNRetrans = &retrans
