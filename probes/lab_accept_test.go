@@ -275,3 +275,93 @@ func TestLabLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestLabSYNRetransmitted: the lab drops a target's first SYN, so the first handshake completes only with
+// the kernel's retransmitted SYN (after its initial 1 s RTO). Karn: the kernel has no sequence-based sample
+// for it, so the sample is flagged, its RTT is the connect() wall time and says so; the next handshakes
+// are the kernel's own.
+func TestLabSYNRetransmitted(t *testing.T) {
+	l := startLab(t, []lab.Target{{Name: "syn-lost", RTT: 5 * time.Millisecond, Ports: []uint16{labPort}, DropSYNs: 1}})
+	cfg := probes.Config{TCP: true, TCPPort: labPort, Count: 3, Interval: 50 * time.Millisecond, Timeout: 3 * time.Second}
+	res, err := probes.Sweep(context.Background(), cfg, labTargets(t, l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	if r.Stats.Received != 3 {
+		t.Fatalf("received %d/3 (%s %s)", r.Stats.Received, r.Failure, r.Err)
+	}
+	first := r.Samples[0]
+	t.Logf("retransmitted SYN: RTT %v from %q, wall %v, tcpi_rtt %v", first.RTT, first.RTTSource, first.WallRTT, first.KernelRTT)
+	if !first.SYNRetransmitted || first.RTTSource != probes.RTTWall || first.RTT != first.WallRTT || first.RTT < time.Second {
+		t.Errorf("first handshake: retransmitted %v, RTT %v from %q, wall %v; want flagged, the wall time (over the 1 s RTO), marked wall",
+			first.SYNRetransmitted, first.RTT, first.RTTSource, first.WallRTT)
+	}
+	for _, s := range r.Samples[1:] {
+		if s.SYNRetransmitted || s.RTTSource != probes.RTTKernel || s.RTT > 10*time.Millisecond {
+			t.Errorf("handshake %d: retransmitted %v, RTT %v from %q; want the kernel's sample", s.Seq, s.SYNRetransmitted, s.RTT, s.RTTSource)
+		}
+	}
+	// Statistics include the slow handshake: it is what a client waited.
+	if r.Stats.Max != first.RTT {
+		t.Errorf("max %v, want the retransmitted handshake's %v", r.Stats.Max, first.RTT)
+	}
+}
+
+// TestLabUnreachable: a lab address no host holds is answered with ICMP host unreachable; echoes map to
+// FailUnreachable (not a timeout), and so do handshakes (the kernel turns the ICMP error into EHOSTUNREACH).
+func TestLabUnreachable(t *testing.T) {
+	l := startLab(t, []lab.Target{
+		{Name: "gone", RTT: 2 * time.Millisecond, Unreachable: true},
+		{Name: "here", RTT: 2 * time.Millisecond, Ports: []uint16{labPort}},
+	})
+	// Two of each: the kernel's ip_error limits host-unreachable replies to a burst of five, then one a second.
+	cfg := probes.Config{ICMP: true, TCP: true, TCPPort: labPort, Count: 2, Interval: 20 * time.Millisecond, Timeout: 2 * time.Second}
+	start := time.Now()
+	res, err := probes.Sweep(context.Background(), cfg, labTargets(t, l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("sweep took %v: unreachable samples waited for their timeout", d)
+	}
+	for _, r := range res[:2] {
+		if r.Failure != probes.FailUnreachable || r.Stats.Received != 0 {
+			t.Errorf("%s to the unreachable target: failure %q (%s), received %d", r.Kind, r.Failure, r.Err, r.Stats.Received)
+		}
+		for _, s := range r.Samples {
+			if s.Failure != probes.FailUnreachable {
+				t.Errorf("%s seq %d: failure %q, want unreachable", r.Kind, s.Seq, s.Failure)
+			}
+		}
+	}
+	for _, r := range res[2:] {
+		if r.Failure != probes.FailNone || r.Stats.Received != cfg.Count {
+			t.Errorf("%s to the reachable target: failure %q (%s), received %d", r.Kind, r.Failure, r.Err, r.Stats.Received)
+		}
+	}
+}
+
+// TestLabDuplicateReplies: the lab delivers every echo reply twice; each sample counts one duplicate, the
+// RTT is the first reply's, and nothing is lost.
+func TestLabDuplicateReplies(t *testing.T) {
+	l := startLab(t, []lab.Target{{Name: "dup", RTT: 3 * time.Millisecond, DuplicateReplies: true}})
+	cfg := probes.Config{ICMP: true, Count: 5, Interval: 20 * time.Millisecond, Timeout: time.Second}
+	res, err := probes.Sweep(context.Background(), cfg, labTargets(t, l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	if r.Stats.Received != 5 || r.Stats.Duplicates != 5 || r.Stats.LossPct != 0 {
+		t.Fatalf("received %d, duplicates %d, loss %.0f%%; want 5, 5, 0", r.Stats.Received, r.Stats.Duplicates, r.Stats.LossPct)
+	}
+	j := judge(t, l, r, false)
+	for i, s := range r.Samples {
+		if s.Duplicates != 1 {
+			t.Errorf("seq %d: %d duplicates, want 1", s.Seq, s.Duplicates)
+		}
+		if abs(j.errs[i]) > 500*time.Microsecond {
+			t.Errorf("seq %d: RTT %v is %v off the RTT the lab gave", s.Seq, s.RTT, j.errs[i])
+		}
+	}
+}
