@@ -47,54 +47,17 @@ type tcpConn struct {
 	done     bool
 }
 
-// Tags in epoll_event.Fd for the engine's own descriptors; sockets use their fd (always >= 0).
-const (
-	tagTimer = -1
-	tagStop  = -2
-)
-
 // runTCP runs every TCP job at its scheduled time, with at most cfg.MaxSockets handshakes in flight.
 func runTCP(ctx context.Context, cfg *Config, start time.Time, jobs []job, done *atomic.Int64) error {
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	p, err := newPoller(ctx)
 	if err != nil {
-		return fmt.Errorf("TCP: epoll: %w", err)
+		return fmt.Errorf("TCP: %w", err)
 	}
-	defer unix.Close(ep)
-	tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("TCP: timerfd: %w", err)
-	}
-	defer unix.Close(tfd)
-	sfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("TCP: eventfd: %w", err)
-	}
-	defer unix.Close(sfd)
-	for _, x := range []struct{ fd, tag int }{{tfd, tagTimer}, {sfd, tagStop}} {
-		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, x.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(x.tag)}); err != nil {
-			return fmt.Errorf("TCP: epoll_ctl: %w", err)
-		}
-	}
-	// ctx ending wakes epoll_wait through the eventfd.
-	stop := context.AfterFunc(ctx, func() { _, _ = unix.Write(sfd, []byte{1, 0, 0, 0, 0, 0, 0, 0}) })
-	defer stop()
-
-	// The timerfd runs on CLOCK_MONOTONIC; Go's monotonic readings have another origin, so map once.
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return fmt.Errorf("TCP: clock: %w", err)
-	}
-	monoBase, goBase := ts.Nano(), time.Now()
-	arm := func(at time.Time) {
-		ns := monoBase + int64(at.Sub(goBase))
-		spec := unix.ItimerSpec{Value: unix.NsecToTimespec(max(ns, 1))}
-		_ = unix.TimerfdSettime(tfd, unix.TFD_TIMER_ABSTIME, &spec, nil)
-	}
+	defer p.close()
 
 	inflight := make(map[int32]*tcpConn, min(cfg.MaxSockets, len(jobs)))
 	// fifo holds handshakes in send order; with one timeout for all, that is deadline order too.
 	var fifo []*tcpConn
-	events := make([]unix.EpollEvent, 128)
 	next := 0
 	settle := func(c *tcpConn) {
 		c.done = true
@@ -124,7 +87,7 @@ func runTCP(ctx context.Context, cfg *Config, start time.Time, jobs []job, done 
 				done.Add(1)
 				continue
 			}
-			if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, c.fd, &unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(c.fd)}); err != nil {
+			if err := p.add(c.fd, unix.EPOLLOUT, int32(c.fd)); err != nil {
 				unix.Close(c.fd)
 				c.smp.Failure = FailError
 				done.Add(1)
@@ -152,30 +115,21 @@ func runTCP(ctx context.Context, cfg *Config, start time.Time, jobs []job, done 
 		if len(fifo) > 0 && (wake.IsZero() || fifo[0].deadline.Before(wake)) {
 			wake = fifo[0].deadline
 		}
-		arm(wake)
-		n, err := unix.EpollWait(ep, events, -1)
-		t1 := time.Now() // one reading for every socket this wake reports: all connected before it
+		p.arm(wake)
+		evs, t1, stopped, err := p.wait() // t1: one reading for every socket reported, all connected before it
 		if err != nil {
-			if errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("TCP: %w", err)
+		}
+		if stopped {
+			return ctx.Err()
+		}
+		for _, ev := range evs {
+			c := inflight[ev.Fd]
+			if c == nil {
 				continue
 			}
-			return fmt.Errorf("TCP: epoll_wait: %w", err)
-		}
-		for _, ev := range events[:n] {
-			switch ev.Fd {
-			case tagTimer:
-				var b [8]byte
-				_, _ = unix.Read(tfd, b[:])
-			case tagStop:
-				return ctx.Err()
-			default:
-				c := inflight[ev.Fd]
-				if c == nil {
-					continue
-				}
-				connectDone(c, t1, cfg.Timeout)
-				settle(c)
-			}
+			connectDone(c, t1, cfg.Timeout)
+			settle(c)
 		}
 	}
 }
