@@ -62,6 +62,25 @@ func statsJSON(r probes.Result) (json.RawMessage, error) {
 		v["min_ms"], v["median_ms"], v["mean_ms"] = ms(s.Min), ms(s.Median), ms(s.Mean)
 		v["p95_ms"], v["max_ms"], v["mdev_ms"], v["jitter_ms"] = ms(s.P95), ms(s.Max), ms(s.Mdev), ms(s.Jitter)
 	}
+	// The samples table keeps one RTT, a kernel RTT and a duplicate flag per sample. Which clock gave the
+	// RTT, the TCP connect() wall time beside the kernel's and the number of duplicates go here, for the
+	// samples that have any, until the samples table has columns for them.
+	type detail struct {
+		Idx        int     `json:"idx"`
+		RTTSource  string  `json:"rtt_source,omitempty"`
+		WallRTTMS  float64 `json:"wall_rtt_ms,omitempty"`
+		Duplicates int     `json:"duplicates,omitempty"`
+	}
+	var details []detail
+	for _, smp := range r.Samples {
+		d := detail{Idx: smp.Seq, RTTSource: string(smp.RTTSource), WallRTTMS: ms(smp.WallRTT), Duplicates: smp.Duplicates}
+		if d.RTTSource != "" || d.WallRTTMS != 0 || d.Duplicates != 0 {
+			details = append(details, d)
+		}
+	}
+	if len(details) > 0 {
+		v["samples"] = details
+	}
 	return json.Marshal(v)
 }
 

@@ -10,13 +10,9 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	probing "github.com/prometheus-community/pro-bing"
-	"golang.org/x/net/icmp"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,13 +20,15 @@ import (
 // ignores other programs' echoes that happen to use our identifier.
 const payloadLen = 56
 
-// icmpSocket is one ICMP socket for one address family, shared by every target of a sweep.
+// icmpSocket is one ICMP socket for one address family, shared by every target of a sweep. It is a plain
+// non-blocking descriptor watched by the engine's own epoll (poller), not by Go's netpoller.
 type icmpSocket struct {
 	v6  bool
 	raw bool // raw socket (root); otherwise an unprivileged ICMP datagram socket
-	f   *os.File
-	rc  syscall.RawConn
+	fd  int
 	id  uint16 // identifier in our echoes; for datagram sockets the kernel replaces it by the local port
+	sa4 unix.SockaddrInet4
+	sa6 unix.SockaddrInet6
 }
 
 // openICMP opens a raw ICMP socket when allowed, else an unprivileged datagram ICMP socket
@@ -80,51 +78,36 @@ func openICMP(v6 bool, id uint16) (*icmpSocket, error) {
 			s.id = uint16(a.Port)
 		}
 	}
-	s.f = os.NewFile(uintptr(fd), "icmp")
-	rc, err := s.f.SyscallConn()
-	if err != nil {
-		s.f.Close()
-		return nil, fmt.Errorf("ICMP socket: %w", err)
-	}
-	s.rc = rc
+	s.fd = fd
 	return s, nil
 }
 
 func (s *icmpSocket) send(b []byte, to netip.Addr) error {
-	var sa unix.Sockaddr
+	var sa unix.Sockaddr = &s.sa4
 	if s.v6 {
-		sa = &unix.SockaddrInet6{Addr: to.As16()}
+		s.sa6.Addr = to.As16()
+		sa = &s.sa6
 	} else {
-		sa = &unix.SockaddrInet4{Addr: to.As4()}
+		s.sa4.Addr = to.As4()
 	}
-	var serr error
-	err := s.rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendto(int(fd), b, 0, sa)
-		return serr != unix.EAGAIN
-	})
-	if err != nil {
-		return err
+	for range 3 {
+		err := unix.Sendto(s.fd, b, 0, sa)
+		if err != unix.EAGAIN {
+			return err
+		}
+		// The send buffer is full (a burst): wait briefly for room rather than count the echo lost.
+		pfd := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
+		_, _ = unix.Poll(pfd, 10)
 	}
-	return serr
+	return unix.EAGAIN
 }
 
-// recv reads one packet; kernel is the SO_TIMESTAMPNS receive time (zero if absent), user the monotonic
-// time right after recvmsg returned.
-func (s *icmpSocket) recv(b, oob []byte) (n int, from netip.Addr, kernel, user time.Time, err error) {
-	var oobn int
-	var sa unix.Sockaddr
-	var rerr error
-	err = s.rc.Read(func(fd uintptr) bool {
-		n, oobn, _, sa, rerr = unix.Recvmsg(int(fd), b, oob, 0)
-		return rerr != unix.EAGAIN
-	})
-	user = time.Now()
+// recv reads one packet without blocking (unix.EAGAIN when none is queued); kernel is the SO_TIMESTAMPNS
+// receive time (zero if absent). b[:n] is the ICMP message, without a raw IPv4 socket's IP header.
+func (s *icmpSocket) recv(b, oob []byte) (n int, from netip.Addr, kernel time.Time, err error) {
+	n, oobn, _, sa, err := unix.Recvmsg(s.fd, b, oob, 0)
 	if err != nil {
-		// The socket was closed (end of sweep): rc.Read's own error, not recvmsg's.
-		return 0, from, kernel, user, errSocketClosed{err}
-	}
-	if rerr != nil {
-		return 0, from, kernel, user, rerr
+		return 0, from, kernel, err
 	}
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
@@ -132,14 +115,17 @@ func (s *icmpSocket) recv(b, oob []byte) (n int, from netip.Addr, kernel, user t
 	case *unix.SockaddrInet6:
 		from = netip.AddrFrom16(a.Addr).Unmap()
 	}
-	if msgs, perr := unix.ParseSocketControlMessage(oob[:oobn]); perr == nil {
-		for _, m := range msgs {
-			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
-				sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
-				nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
-				kernel = time.Unix(sec, nsec)
-			}
+	for rest := oob[:oobn]; len(rest) > 0; {
+		h, data, r, perr := unix.ParseOneSocketControlMessage(rest)
+		if perr != nil {
+			break
 		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= 16 {
+			sec := int64(binary.NativeEndian.Uint64(data[0:8]))
+			nsec := int64(binary.NativeEndian.Uint64(data[8:16]))
+			kernel = time.Unix(sec, nsec)
+		}
+		rest = r
 	}
 	// Raw IPv4 sockets deliver the IP header; ICMP messages never start with 0x4_.
 	if !s.v6 && s.raw && n >= 20 && b[0]>>4 == 4 {
@@ -149,13 +135,35 @@ func (s *icmpSocket) recv(b, oob []byte) (n int, from netip.Addr, kernel, user t
 			n -= hl
 		}
 	}
-	return n, from, kernel, user, nil
+	return n, from, kernel, nil
 }
 
-// errSocketClosed ends the read loop.
-type errSocketClosed struct{ err error }
+// ICMP message types the engine sends and reads, per RFC 792 and RFC 4443.
+const (
+	icmp4EchoRequest  = 8
+	icmp4EchoReply    = 0
+	icmp4Unreachable  = 3
+	icmp4TimeExceeded = 11
+	icmp6EchoRequest  = 128
+	icmp6EchoReply    = 129
+	icmp6Unreachable  = 1
+	icmp6TimeExceeded = 3
+)
 
-func (e errSocketClosed) Error() string { return "ICMP socket closed: " + e.err.Error() }
+// checksum is the Internet checksum (RFC 1071) of b.
+func checksum(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
 
 // pendingEcho is an echo waiting for (or having had) its reply.
 type pendingEcho struct {
@@ -182,7 +190,8 @@ type icmpSweep struct {
 	allSent     bool
 }
 
-// runICMPShared sends every ICMP job on one socket per address family and waits for the replies.
+// runICMPShared sends every ICMP job on one socket per address family and reads the replies, all from one
+// goroutine around the engine's poller.
 func runICMPShared(ctx context.Context, cfg *Config, start time.Time, jobs []job, done *atomic.Int64) error {
 	e := &icmpSweep{cfg: cfg, done: done, pending: map[uint16]*pendingEcho{}, settled: make(chan struct{}, 1)}
 	var rnd [10]byte
@@ -193,101 +202,130 @@ func runICMPShared(ctx context.Context, cfg *Config, start time.Time, jobs []job
 	e.id = binary.BigEndian.Uint16(rnd[8:])
 	e.nextSeq = binary.BigEndian.Uint16(rnd[:2])
 
-	socks := map[bool]*icmpSocket{}
-	for _, j := range jobs {
-		v6 := j.res.Address.Is6()
-		if socks[v6] != nil {
-			continue
-		}
-		s, err := openICMP(v6, e.id)
-		if err != nil {
-			for _, o := range socks {
-				o.f.Close()
-			}
-			return err
-		}
-		cfg.Logger.Debug("ICMP socket open", "ipv6", v6, "raw", s.raw, "id", s.id)
-		socks[v6] = s
+	p, err := newPoller(ctx)
+	if err != nil {
+		return fmt.Errorf("ICMP: %w", err)
 	}
-	var rwg sync.WaitGroup
-	for _, s := range socks {
-		rwg.Add(1)
-		go func() { defer rwg.Done(); e.readLoop(s) }()
-	}
+	defer p.close()
+	var socks [2]*icmpSocket // IPv4, IPv6
 	defer func() {
 		for _, s := range socks {
-			s.f.Close()
+			if s != nil {
+				unix.Close(s.fd)
+			}
 		}
-		rwg.Wait()
 		// Whatever is still pending has timed out (or ctx ended).
 		e.mu.Lock()
-		for seq, p := range e.pending {
-			if !p.done {
-				p.done = true
+		for seq, pe := range e.pending {
+			if !pe.done {
+				pe.done = true
 				e.done.Add(1)
 			}
 			delete(e.pending, seq)
 		}
 		e.mu.Unlock()
 	}()
-
-	buf := make([]byte, 8+payloadLen)
-	var lastDeadline time.Time
 	for _, j := range jobs {
-		if !sleepUntil(ctx, start.Add(j.at)) {
-			return ctx.Err()
+		v6 := j.res.Address.Is6()
+		fam := 0
+		if v6 {
+			fam = 1
 		}
-		s := socks[j.res.Address.Is6()]
-		p := &pendingEcho{res: j.res, sample: j.sample, addr: j.res.Address}
-		e.mu.Lock()
-		seq := e.allocSeq()
-		e.pending[seq] = p
-		e.outstanding++
-		var typ icmp.Type = ipv4.ICMPTypeEcho
-		if s.v6 {
-			typ = ipv6.ICMPTypeEchoRequest
+		if socks[fam] != nil {
+			continue
 		}
-		data := make([]byte, payloadLen)
-		copy(data, e.cookie[:])
-		m := icmp.Message{Type: typ, Body: &icmp.Echo{ID: int(s.id), Seq: int(seq), Data: data}}
-		b, err := m.Marshal(nil) // ICMPv4 checksum computed here; the kernel fills ICMPv6's
+		s, err := openICMP(v6, e.id)
 		if err != nil {
-			e.mu.Unlock()
-			return fmt.Errorf("marshal echo: %w", err)
+			return err
 		}
-		buf = append(buf[:0], b...)
-		p.sent = time.Now()
-		p.deadline = p.sent.Add(cfg.Timeout)
-		smp := &j.res.Samples[j.sample]
-		smp.SentAt = p.sent
-		serr := s.send(buf, j.res.Address)
-		if serr != nil {
-			smp.Failure = sendFailure(serr)
-			p.done = true
-			e.settle()
-			if j.res.Err == "" {
-				j.res.Err = fmt.Sprintf("send to %s: %v", j.res.Address, serr)
+		socks[fam] = s
+		if err := p.add(s.fd, unix.EPOLLIN, int32(s.fd)); err != nil {
+			return fmt.Errorf("ICMP: epoll_ctl: %w", err)
+		}
+		cfg.Logger.Debug("ICMP socket open", "ipv6", v6, "raw", s.raw, "id", s.id)
+	}
+
+	// One echo buffer per family, the cookie already in place; only type, identifier, sequence and
+	// checksum change per send, so sending allocates nothing.
+	var pkts [2][8 + payloadLen]byte
+	for fam, s := range socks {
+		if s == nil {
+			continue
+		}
+		pkts[fam][0] = icmp4EchoRequest
+		if s.v6 {
+			pkts[fam][0] = icmp6EchoRequest
+		}
+		binary.BigEndian.PutUint16(pkts[fam][4:6], s.id)
+		copy(pkts[fam][8:], e.cookie[:])
+	}
+	b := make([]byte, 1500)
+	oob := make([]byte, 128)
+	var lastDeadline time.Time
+	next := 0
+	for {
+		now := time.Now()
+		for next < len(jobs) && !start.Add(jobs[next].at).After(now) {
+			j := jobs[next]
+			next++
+			fam := 0
+			if j.res.Address.Is6() {
+				fam = 1
+			}
+			s, pkt := socks[fam], pkts[fam][:]
+			pe := &pendingEcho{res: j.res, sample: j.sample, addr: j.res.Address}
+			e.mu.Lock()
+			seq := e.allocSeq()
+			e.pending[seq] = pe
+			e.outstanding++
+			binary.BigEndian.PutUint16(pkt[6:8], seq)
+			if !s.v6 { // the kernel fills ICMPv6's checksum (it covers the IPv6 pseudo-header)
+				pkt[2], pkt[3] = 0, 0
+				binary.BigEndian.PutUint16(pkt[2:4], checksum(pkt))
+			}
+			pe.sent = time.Now()
+			pe.deadline = pe.sent.Add(cfg.Timeout)
+			smp := &j.res.Samples[j.sample]
+			smp.SentAt = pe.sent
+			if serr := s.send(pkt, j.res.Address); serr != nil {
+				smp.Failure = sendFailure(serr)
+				pe.done = true
+				e.settle()
+				if j.res.Err == "" {
+					j.res.Err = fmt.Sprintf("send to %s: %v", j.res.Address, serr)
+				}
+			}
+			lastDeadline = pe.deadline
+			e.mu.Unlock()
+		}
+		wake := lastDeadline
+		if next < len(jobs) {
+			wake = start.Add(jobs[next].at)
+		} else {
+			e.mu.Lock()
+			e.allSent = true
+			settled := e.outstanding == 0
+			e.mu.Unlock()
+			if settled || !now.Before(lastDeadline) {
+				return nil
 			}
 		}
-		lastDeadline = p.deadline
-		e.mu.Unlock()
+		p.arm(wake)
+		evs, _, stopped, err := p.wait()
+		if err != nil {
+			return fmt.Errorf("ICMP: %w", err)
+		}
+		if stopped {
+			return ctx.Err()
+		}
+		for _, ev := range evs {
+			for _, s := range socks {
+				if s != nil && int32(s.fd) == ev.Fd {
+					e.drain(s, b, oob)
+				}
+			}
+		}
 	}
-	e.mu.Lock()
-	e.allSent = true
-	empty := e.outstanding == 0
-	e.mu.Unlock()
-	if empty {
-		return nil
-	}
-	t := time.NewTimer(time.Until(lastDeadline))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-	case <-e.settled:
-	}
-	return nil
 }
 
 func sendFailure(err error) Failure {
@@ -322,42 +360,42 @@ func (e *icmpSweep) allocSeq() uint16 {
 	return e.nextSeq
 }
 
-func (e *icmpSweep) readLoop(s *icmpSocket) {
-	b := make([]byte, 1500)
-	oob := make([]byte, 512)
-	proto := 1
+// drain reads every queued packet of s and settles the echoes they answer.
+func (e *icmpSweep) drain(s *icmpSocket, b, oob []byte) {
+	reply, unreach, exceeded := byte(icmp4EchoReply), byte(icmp4Unreachable), byte(icmp4TimeExceeded)
 	if s.v6 {
-		proto = 58
+		reply, unreach, exceeded = icmp6EchoReply, icmp6Unreachable, icmp6TimeExceeded
 	}
 	for {
-		n, from, kernel, user, err := s.recv(b, oob)
+		n, from, kernel, err := s.recv(b, oob)
+		user := time.Now() // monotonic upper bound of the receive time
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return // drained
+		}
 		if err != nil {
-			var closed errSocketClosed
-			if errors.As(err, &closed) {
-				return
-			}
 			e.cfg.Logger.Debug("ICMP receive", "err", err)
+			return
+		}
+		if n < 8 {
 			continue
 		}
-		m, err := icmp.ParseMessage(proto, b[:n])
-		if err != nil {
-			continue
-		}
-		switch m.Type {
-		case ipv4.ICMPTypeEchoReply, ipv6.ICMPTypeEchoReply:
-			echo, ok := m.Body.(*icmp.Echo)
-			if !ok {
+		switch b[0] {
+		case reply:
+			if b[1] != 0 { // an echo reply has code 0
 				continue
 			}
+			id, seq := binary.BigEndian.Uint16(b[4:6]), binary.BigEndian.Uint16(b[6:8])
 			// A datagram socket only gets its own replies; a raw socket sees everyone's.
-			if s.raw && (uint16(echo.ID) != s.id || len(echo.Data) < 8 || string(echo.Data[:8]) != string(e.cookie[:])) {
+			if s.raw && (id != s.id || n < 16 || string(b[8:16]) != string(e.cookie[:])) {
 				continue
 			}
-			e.reply(uint16(echo.Seq), from, kernel, user)
-		case ipv4.ICMPTypeDestinationUnreachable, ipv6.ICMPTypeDestinationUnreachable,
-			ipv4.ICMPTypeTimeExceeded, ipv6.ICMPTypeTimeExceeded:
+			e.reply(seq, from, kernel, user)
+		case unreach, exceeded:
 			if s.raw {
-				e.icmpError(s, m)
+				e.icmpError(s, b[8:n]) // after type, code, checksum and 4 unused bytes: the original datagram
 			}
 		}
 	}
@@ -378,17 +416,17 @@ func (e *icmpSweep) reply(seq uint16, from netip.Addr, kernel, user time.Time) {
 	if p.done {
 		return // timed out or failed already
 	}
-	rtt := user.Sub(p.sent) // monotonic
+	rtt, src := user.Sub(p.sent), RTTWall // monotonic
 	if !kernel.IsZero() {
 		// Kernel stamps are wall clock: trust them only when consistent with the monotonic bounds.
 		if k := kernel.Sub(p.sent.Round(0)); k > 0 && k <= rtt {
-			rtt = k
+			rtt, src = k, RTTKernel
 		}
 	}
 	if rtt > e.cfg.Timeout {
 		return // late: the per-packet timeout has passed, the sample stays a timeout
 	}
-	smp.RTT, smp.Received, smp.Failure = rtt, true, FailNone
+	smp.RTT, smp.RTTSource, smp.Received, smp.Failure = rtt, src, true, FailNone
 	p.done = true
 	e.settle()
 }
@@ -405,17 +443,9 @@ func (e *icmpSweep) settle() {
 	}
 }
 
-// icmpError marks the echo quoted in a destination-unreachable or time-exceeded message.
-func (e *icmpSweep) icmpError(s *icmpSocket, m *icmp.Message) {
-	var data []byte
-	switch b := m.Body.(type) {
-	case *icmp.DstUnreach:
-		data = b.Data
-	case *icmp.TimeExceeded:
-		data = b.Data
-	default:
-		return
-	}
+// icmpError marks the echo quoted in a destination-unreachable or time-exceeded message; data is the
+// message body after its 8-byte header.
+func (e *icmpSweep) icmpError(s *icmpSocket, data []byte) {
 	// data is the original IP header followed by at least 8 bytes of our echo request.
 	var inner []byte
 	var dst netip.Addr
@@ -487,7 +517,8 @@ func runProBing(ctx context.Context, cfg *Config, results []Result, done *atomic
 				defer mu.Unlock()
 				if pkt.Seq < len(r.Samples) && pkt.Rtt <= cfg.Timeout {
 					s := &r.Samples[pkt.Seq]
-					s.RTT, s.Received, s.Failure = pkt.Rtt, true, FailNone
+					// pro-bing times replies in user space after a channel hop.
+					s.RTT, s.RTTSource, s.Received, s.Failure = pkt.Rtt, RTTWall, true, FailNone
 				}
 			}
 			p.OnDuplicateRecv = func(pkt *probing.Packet) {

@@ -24,8 +24,10 @@ import (
 //	sent, received, duplicates int; loss_pct float (0..100)
 //	min_ms, median_ms, mean_ms, p95_ms, max_ms, mdev_ms, jitter_ms
 //	             float or null: milliseconds, rounded to the microsecond; null when nothing was received
-//	samples      array of {seq, sent_at, rtt_ms, received, duplicate, failure, kernel_rtt_ms (TCP),
-//	             syn_retrans (TCP)}
+//	samples      array of {seq, sent_at, rtt_ms, received, duplicate, failure, rtt_source, kernel_rtt_ms
+//	             (TCP), syn_retrans (TCP), wall_rtt_ms (TCP)}; rtt_source says which clock gave rtt_ms:
+//	             "kernel" (TCP: the kernel's SYN → SYN-ACK sample) or "wall" (a retransmitted SYN, or ICMP
+//	             timed in user space); wall_rtt_ms is the connect() wall time kept beside the kernel's
 type Line struct {
 	Vantage    string       `json:"vantage"`
 	Target     string       `json:"target"`
@@ -59,6 +61,8 @@ type LineSample struct {
 	Failure     string   `json:"failure"`
 	KernelRTTMS *float64 `json:"kernel_rtt_ms,omitempty"`
 	SYNRetrans  *bool    `json:"syn_retrans,omitempty"`
+	RTTSource   string   `json:"rtt_source,omitempty"`
+	WallRTTMS   *float64 `json:"wall_rtt_ms,omitempty"`
 }
 
 // Ms is d in milliseconds, rounded to the microsecond, as the JSON lines and tables print it.
@@ -96,8 +100,9 @@ func LineOf(r Result) Line {
 	}
 	for _, s := range r.Samples {
 		ls := LineSample{Seq: s.Seq, SentAt: rfc3339(s.SentAt), RTTMS: Ms(s.RTT), Received: s.Received,
-			Duplicate: s.Duplicates, Failure: string(s.Failure)}
+			Duplicate: s.Duplicates, Failure: string(s.Failure), RTTSource: string(s.RTTSource)}
 		if r.Kind == KindTCP {
+			ls.WallRTTMS = msPtr(s.WallRTT, s.Received)
 			ls.KernelRTTMS = msPtr(s.KernelRTT, true)
 			retrans := s.SYNRetransmitted
 			ls.SYNRetrans = &retrans

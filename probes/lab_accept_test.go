@@ -9,7 +9,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -107,14 +110,55 @@ func abs(d time.Duration) time.Duration {
 	return d
 }
 
-// TestLabMedianRTT: median within 0.5 ms of the truth at 2, 25 and 95 ms, for ICMP and for TCP.
-func TestLabMedianRTT(t *testing.T) {
+// TestLabMedianRTT: median within 0.5 ms of the RTT the lab gave at 2, 25 and 95 ms for ICMP, and within
+// 0.2 ms for TCP, whose RTT is the kernel's own SYN → SYN-ACK sample.
+func TestLabMedianRTT(t *testing.T) { labMedianRTT(t, 0) }
+
+// TestLabMedianRTTUnderLoad is the same beside a process that keeps every CPU busy spinning and
+// allocating, so the prober's engines wake late. RTTs come from the kernel (SO_TIMESTAMPNS, tcpi_rtt), so
+// the bars are the same. The load is another process: inside this one it would also hold the runtime's Ps
+// and stop-the-world pauses from the lab's delay line, which runs here too, and judge the lab instead.
+func TestLabMedianRTTUnderLoad(t *testing.T) { labMedianRTT(t, runtime.NumCPU()) }
+
+// TestHelperBurn is not a test: TestLabMedianRTTUnderLoad runs the test binary with it as the load.
+func TestHelperBurn(t *testing.T) {
+	n, err := strconv.Atoi(os.Getenv("VARDE_BURN"))
+	if err != nil {
+		t.Skip("helper process for TestLabMedianRTTUnderLoad")
+	}
+	for range n {
+		go func() {
+			for {
+				b := make([]byte, 4096) // keeps this process's GC busy too
+				_ = b
+			}
+		}()
+	}
+	time.Sleep(time.Minute) // killed long before; a bound should the parent die without killing it
+}
+
+// burn starts n CPU burners in a child process until the test ends.
+func burn(t *testing.T, n int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperBurn$", "-test.count=1")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("VARDE_BURN=%d", n))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start load: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	time.Sleep(100 * time.Millisecond) // let it get going
+}
+
+func labMedianRTT(t *testing.T, burners int) {
 	truths := []time.Duration{2 * time.Millisecond, 25 * time.Millisecond, 95 * time.Millisecond}
 	var lt []lab.Target
 	for _, rtt := range truths {
 		lt = append(lt, lab.Target{Name: fmt.Sprintf("rtt-%v", rtt), RTT: rtt, Ports: []uint16{labPort}})
 	}
 	l := startLab(t, lt)
+	if burners > 0 {
+		burn(t, burners)
+	}
 	cfg := probes.Config{Vantage: "lab", ICMP: true, TCP: true, TCPPort: labPort, Count: 20,
 		Interval: 20 * time.Millisecond, Timeout: time.Second}
 	res, err := probes.Sweep(context.Background(), cfg, labTargets(t, l))
@@ -132,29 +176,49 @@ func TestLabMedianRTT(t *testing.T) {
 		}
 		j := judge(t, l, r, false)
 		errMed := medianOf(j.errs)
-		t.Logf("%-4s truth %5v: median %v, error %+.3f ms against the RTT the lab gave (lab late by median %v, max %v); min %v, p95 %v, mdev %v, jitter %v",
-			r.Kind, truth, r.Stats.Median, float64(errMed)/1e6, medianOf(j.late), slices.Max(j.late), r.Stats.Min, r.Stats.P95, r.Stats.Mdev, r.Stats.Jitter)
-		if abs(errMed) > 500*time.Microsecond {
-			t.Errorf("%s truth %v: median error %v against the RTT the lab gave, want within 0.5 ms (%v)", r.Kind, truth, errMed, j.errs)
-		}
+		bar := 500 * time.Microsecond
 		if r.Kind == probes.KindTCP {
-			k := 0
+			bar = 200 * time.Microsecond
+		}
+		var wall string
+		if r.Kind == probes.KindTCP {
+			var above []time.Duration
 			for _, s := range r.Samples {
-				if !s.Received {
-					continue
-				}
-				given := j.given[k]
-				k++
-				// tcpi_rtt is the kernel's smoothed SYN/SYN-ACK sample in µs; it must agree roughly with the
-				// round trip the lab gave that handshake.
-				if s.KernelRTT < given/2 || s.KernelRTT > 2*given {
-					t.Errorf("tcp truth %v: tcpi_rtt %v implausible for a handshake the lab gave %v", truth, s.KernelRTT, given)
-				}
-				if s.SYNRetransmitted {
-					t.Errorf("tcp truth %v: SYN retransmitted on a lossless lab link", truth)
-				}
+				above = append(above, s.WallRTT-s.RTT)
+			}
+			wall = fmt.Sprintf("; connect() wall time above it by median %v, max %v", medianOf(above), slices.Max(above))
+		}
+		t.Logf("%-4s truth %5v (burners %d): median %v, error %+.3f ms against the RTT the lab gave (lab late by median %v, max %v); min %v, p95 %v, mdev %v, jitter %v%s",
+			r.Kind, truth, burners, r.Stats.Median, float64(errMed)/1e6, medianOf(j.late), slices.Max(j.late), r.Stats.Min, r.Stats.P95, r.Stats.Mdev, r.Stats.Jitter, wall)
+		if abs(errMed) > bar {
+			t.Errorf("%s truth %v: median error %v against the RTT the lab gave, want within %v (%v)", r.Kind, truth, errMed, bar, j.errs)
+		}
+		if r.Kind != probes.KindTCP {
+			continue
+		}
+		over := 0
+		for k, s := range r.Samples {
+			given := j.given[k]
+			if s.RTT-given > 200*time.Microsecond {
+				over++
+			}
+			// Every handshake on a lossless link has the kernel's single SYN → SYN-ACK sample as its RTT. The
+			// kernel's interval contains the lab's (the SYN is stamped before the lab reads it, the SYN-ACK
+			// after the lab writes it), so tcpi_rtt is never below what the lab gave, less its truncation to
+			// microseconds. It may be above: a SYN-ACK waits in the receive backlog when softirqs are deferred
+			// to ksoftirqd on a busy machine, which the median bar covers.
+			switch {
+			case s.RTTSource != probes.RTTKernel || s.RTT != s.KernelRTT:
+				t.Errorf("tcp truth %v seq %d: RTT %v from %q, tcpi_rtt %v; want the kernel's sample", truth, s.Seq, s.RTT, s.RTTSource, s.KernelRTT)
+			case s.KernelRTT < given-5*time.Microsecond:
+				t.Errorf("tcp truth %v seq %d: tcpi_rtt %v for a handshake the lab gave %v", truth, s.Seq, s.KernelRTT, given)
+			case s.WallRTT < s.RTT:
+				t.Errorf("tcp truth %v seq %d: connect() wall time %v below the kernel's %v", truth, s.Seq, s.WallRTT, s.RTT)
+			case s.SYNRetransmitted:
+				t.Errorf("tcp truth %v seq %d: SYN retransmitted on a lossless lab link", truth, s.Seq)
 			}
 		}
+		t.Logf("tcp  truth %5v: %d of %d handshakes more than 0.2 ms above the RTT the lab gave", truth, over, len(r.Samples))
 	}
 }
 
@@ -208,6 +272,96 @@ func TestLabLoss(t *testing.T) {
 	for _, s := range lossy.Samples {
 		if !s.Received && s.Failure != probes.FailTimeout {
 			t.Errorf("lost echo seq %d: failure %q, want timeout", s.Seq, s.Failure)
+		}
+	}
+}
+
+// TestLabSYNRetransmitted: the lab drops a target's first SYN, so the first handshake completes only with
+// the kernel's retransmitted SYN (after its initial 1 s RTO). Karn: the kernel has no sequence-based sample
+// for it, so the sample is flagged, its RTT is the connect() wall time and says so; the next handshakes
+// are the kernel's own.
+func TestLabSYNRetransmitted(t *testing.T) {
+	l := startLab(t, []lab.Target{{Name: "syn-lost", RTT: 5 * time.Millisecond, Ports: []uint16{labPort}, DropSYNs: 1}})
+	cfg := probes.Config{TCP: true, TCPPort: labPort, Count: 3, Interval: 50 * time.Millisecond, Timeout: 3 * time.Second}
+	res, err := probes.Sweep(context.Background(), cfg, labTargets(t, l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	if r.Stats.Received != 3 {
+		t.Fatalf("received %d/3 (%s %s)", r.Stats.Received, r.Failure, r.Err)
+	}
+	first := r.Samples[0]
+	t.Logf("retransmitted SYN: RTT %v from %q, wall %v, tcpi_rtt %v", first.RTT, first.RTTSource, first.WallRTT, first.KernelRTT)
+	if !first.SYNRetransmitted || first.RTTSource != probes.RTTWall || first.RTT != first.WallRTT || first.RTT < time.Second {
+		t.Errorf("first handshake: retransmitted %v, RTT %v from %q, wall %v; want flagged, the wall time (over the 1 s RTO), marked wall",
+			first.SYNRetransmitted, first.RTT, first.RTTSource, first.WallRTT)
+	}
+	for _, s := range r.Samples[1:] {
+		if s.SYNRetransmitted || s.RTTSource != probes.RTTKernel || s.RTT > 10*time.Millisecond {
+			t.Errorf("handshake %d: retransmitted %v, RTT %v from %q; want the kernel's sample", s.Seq, s.SYNRetransmitted, s.RTT, s.RTTSource)
+		}
+	}
+	// Statistics include the slow handshake: it is what a client waited.
+	if r.Stats.Max != first.RTT {
+		t.Errorf("max %v, want the retransmitted handshake's %v", r.Stats.Max, first.RTT)
+	}
+}
+
+// TestLabUnreachable: a lab address no host holds is answered with ICMP host unreachable; echoes map to
+// FailUnreachable (not a timeout), and so do handshakes (the kernel turns the ICMP error into EHOSTUNREACH).
+func TestLabUnreachable(t *testing.T) {
+	l := startLab(t, []lab.Target{
+		{Name: "gone", RTT: 2 * time.Millisecond, Unreachable: true},
+		{Name: "here", RTT: 2 * time.Millisecond, Ports: []uint16{labPort}},
+	})
+	// Two of each: the kernel's ip_error limits host-unreachable replies to a burst of five, then one a second.
+	cfg := probes.Config{ICMP: true, TCP: true, TCPPort: labPort, Count: 2, Interval: 20 * time.Millisecond, Timeout: 2 * time.Second}
+	start := time.Now()
+	res, err := probes.Sweep(context.Background(), cfg, labTargets(t, l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("sweep took %v: unreachable samples waited for their timeout", d)
+	}
+	for _, r := range res[:2] {
+		if r.Failure != probes.FailUnreachable || r.Stats.Received != 0 {
+			t.Errorf("%s to the unreachable target: failure %q (%s), received %d", r.Kind, r.Failure, r.Err, r.Stats.Received)
+		}
+		for _, s := range r.Samples {
+			if s.Failure != probes.FailUnreachable {
+				t.Errorf("%s seq %d: failure %q, want unreachable", r.Kind, s.Seq, s.Failure)
+			}
+		}
+	}
+	for _, r := range res[2:] {
+		if r.Failure != probes.FailNone || r.Stats.Received != cfg.Count {
+			t.Errorf("%s to the reachable target: failure %q (%s), received %d", r.Kind, r.Failure, r.Err, r.Stats.Received)
+		}
+	}
+}
+
+// TestLabDuplicateReplies: the lab delivers every echo reply twice; each sample counts one duplicate, the
+// RTT is the first reply's, and nothing is lost.
+func TestLabDuplicateReplies(t *testing.T) {
+	l := startLab(t, []lab.Target{{Name: "dup", RTT: 3 * time.Millisecond, DuplicateReplies: true}})
+	cfg := probes.Config{ICMP: true, Count: 5, Interval: 20 * time.Millisecond, Timeout: time.Second}
+	res, err := probes.Sweep(context.Background(), cfg, labTargets(t, l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	if r.Stats.Received != 5 || r.Stats.Duplicates != 5 || r.Stats.LossPct != 0 {
+		t.Fatalf("received %d, duplicates %d, loss %.0f%%; want 5, 5, 0", r.Stats.Received, r.Stats.Duplicates, r.Stats.LossPct)
+	}
+	j := judge(t, l, r, false)
+	for i, s := range r.Samples {
+		if s.Duplicates != 1 {
+			t.Errorf("seq %d: %d duplicates, want 1", s.Seq, s.Duplicates)
+		}
+		if abs(j.errs[i]) > 500*time.Microsecond {
+			t.Errorf("seq %d: RTT %v is %v off the RTT the lab gave", s.Seq, s.RTT, j.errs[i])
 		}
 	}
 }

@@ -197,7 +197,7 @@ func Sweep(ctx context.Context, cfg Config, targets []Target) ([]Result, error) 
 
 	start := time.Now().Add(time.Millisecond)
 	var wg sync.WaitGroup
-	var icmpErr error
+	var icmpErr, tcpErr error
 	if len(icmpJobs) > 0 {
 		wg.Add(1)
 		go func() {
@@ -213,7 +213,7 @@ func Sweep(ctx context.Context, cfg Config, targets []Target) ([]Result, error) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runTCP(ctx, &cfg, start, tcpJobs, &done)
+			tcpErr = runTCP(ctx, &cfg, start, tcpJobs, &done)
 		}()
 	}
 	wg.Wait()
@@ -225,6 +225,10 @@ func Sweep(ctx context.Context, cfg Config, targets []Target) ([]Result, error) 
 		if r.Kind == KindICMP && icmpErr != nil && r.Failure == FailNone {
 			// The ICMP socket could not be opened: nothing was sent, every ICMP result failed the same way.
 			r.Failure, r.Err, r.Samples = FailError, icmpErr.Error(), nil
+		}
+		if r.Kind == KindTCP && tcpErr != nil && r.Failure == FailNone && r.Err == "" {
+			// The engine itself failed (epoll, timerfd): samples not yet settled stay timeouts; say why.
+			r.Err = tcpErr.Error()
 		}
 		finish(r)
 	}

@@ -104,6 +104,12 @@ func TestSweepTCPLoopback(t *testing.T) {
 		if !s.Received || s.RTT <= 0 || s.RTT > 50*time.Millisecond || s.KernelRTT <= 0 || s.SYNRetransmitted {
 			t.Errorf("sample %+v", s)
 		}
+		// A fresh loopback handshake has exactly one kernel RTT sample: it is the RTT, and the connect()
+		// wall time, which brackets it, is kept beside it.
+		if s.RTTSource != RTTKernel || s.RTT != s.KernelRTT || s.WallRTT < s.RTT {
+			t.Errorf("sample %d: source %q, RTT %v, kernel %v, wall %v; want the kernel's sample, within the wall time",
+				s.Seq, s.RTTSource, s.RTT, s.KernelRTT, s.WallRTT)
+		}
 	}
 	bad := res[1]
 	if bad.Failure != FailRefused || bad.Stats.Received != 0 || bad.Stats.LossPct != 100 {

@@ -31,13 +31,17 @@ const (
 type Sample struct {
 	Seq    int
 	SentAt time.Time // wall and monotonic time just before send/connect
-	// RTT is zero unless Received.
-	RTT      time.Duration
-	Received bool
+	// RTT is zero unless Received. Statistics are computed from it; RTTSource says which clock gave it.
+	RTT       time.Duration
+	RTTSource RTTSource
+	Received  bool
 	// Duplicates counts extra replies for this sequence (ICMP).
 	Duplicates int
 	Failure    Failure
-	// KernelRTT is tcpi_rtt read right after connect (TCP only).
+	// WallRTT is the monotonic wall time of connect(), from just before the call until the engine saw the
+	// socket connected: what an application feels (TCP only, set for every completed handshake).
+	WallRTT time.Duration
+	// KernelRTT is tcpi_rtt read right after connect (TCP only); it is the RTT when RTTSource is kernel.
 	KernelRTT time.Duration
 	// SYNRetransmitted is set when tcpi_total_retrans > 0 right after connect (TCP only).
 	SYNRetransmitted bool

@@ -4,88 +4,214 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
-	"os"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// runTCP runs every TCP job at its scheduled time, with at most cfg.MaxSockets connects in flight.
-func runTCP(ctx context.Context, cfg *Config, start time.Time, jobs []job, done *atomic.Int64) {
-	sem := make(chan struct{}, cfg.MaxSockets)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for _, j := range jobs {
-		if !sleepUntil(ctx, start.Add(j.at)) {
-			return
+// The TCP engine is one goroutine around one epoll instance: it opens a non-blocking socket per handshake,
+// starts connect() at the job's time, and waits in epoll_wait for the sockets to become writable (or to
+// fail) and for a timerfd that marks the next send or the next timeout. There is no goroutine, Go timer
+// or net.Conn per handshake: with net.Dialer each one cost a goroutine, a runtime timer, netpoller
+// registration and getsockname/getpeername calls, which made TCP the larger part of a sweep's CPU.
+//
+// The RTT is the kernel's: right after the socket connects, TCP_INFO's tcpi_rtt is the SYN → SYN-ACK time
+// the kernel measured in softirq, in microseconds, free of scheduling and netpoller delay. For a fresh
+// connection it is exactly the first RTT sample: tcp_rtt_estimator sets srtt = m<<3 and mdev = m<<1 on the
+// first sample, TCP_INFO reports srtt>>3 and mdev>>2, so tcpi_rtt = m and tcpi_rttvar = m/2. The engine
+// checks that relation and uses the kernel figure only when it holds and no SYN was retransmitted (Karn:
+// the kernel takes no sequence-based sample from a retransmitted SYN, and one from TCP timestamps has
+// millisecond resolution). Otherwise the sample's RTT is the connect() wall time, marked RTTWall. The
+// wall time is kept in every sample: it is what an application feels.
+
+// RTTSource says which clock a sample's RTT came from.
+type RTTSource string
+
+const (
+	// RTTKernel: ICMP, the kernel's SO_TIMESTAMPNS receive time; TCP, tcpi_rtt (SYN → SYN-ACK).
+	RTTKernel RTTSource = "kernel"
+	// RTTWall: ICMP, the user-space monotonic receive time (no consistent kernel stamp); TCP, the
+	// monotonic wall time of connect() (a retransmitted SYN, or no usable kernel sample).
+	RTTWall RTTSource = "wall"
+)
+
+// tcpConn is one handshake in flight.
+type tcpConn struct {
+	fd       int
+	res      *Result
+	smp      *Sample
+	t0       time.Time // just before connect()
+	deadline time.Time
+	done     bool
+}
+
+// runTCP runs every TCP job at its scheduled time, with at most cfg.MaxSockets handshakes in flight.
+func runTCP(ctx context.Context, cfg *Config, start time.Time, jobs []job, done *atomic.Int64) error {
+	p, err := newPoller(ctx)
+	if err != nil {
+		return fmt.Errorf("TCP: %w", err)
+	}
+	defer p.close()
+
+	inflight := make(map[int32]*tcpConn, min(cfg.MaxSockets, len(jobs)))
+	// fifo holds handshakes in send order; with one timeout for all, that is deadline order too.
+	var fifo []*tcpConn
+	next := 0
+	settle := func(c *tcpConn) {
+		c.done = true
+		delete(inflight, int32(c.fd))
+		unix.Close(c.fd)
+		done.Add(1)
+	}
+	defer func() {
+		// ctx ended: whatever is in flight is abandoned.
+		for _, c := range inflight {
+			unix.Close(c.fd)
+			done.Add(1)
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done(); done.Add(1) }()
-			smp := &j.res.Samples[j.sample]
-			err := handshake(ctx, netip.AddrPortFrom(j.res.Address, j.res.Port), cfg.Timeout, smp)
+	}()
+	for {
+		now := time.Now()
+		for next < len(jobs) && len(inflight) < cfg.MaxSockets && !start.Add(jobs[next].at).After(now) {
+			j := jobs[next]
+			next++
+			c, err := connectStart(j, cfg.Timeout)
 			if err != nil {
-				cfg.Logger.Debug("TCP handshake failed", "target", j.res.Target, "err", err)
+				cfg.Logger.Debug("TCP connect failed", "target", j.res.Target, "err", err)
+				done.Add(1)
+				continue
 			}
-		}()
+			if c.done { // connected or failed within connect()
+				done.Add(1)
+				continue
+			}
+			if err := p.add(c.fd, unix.EPOLLOUT, int32(c.fd)); err != nil {
+				unix.Close(c.fd)
+				c.smp.Failure = FailError
+				done.Add(1)
+				continue
+			}
+			inflight[int32(c.fd)] = c
+			fifo = append(fifo, c)
+		}
+		for len(fifo) > 0 && (fifo[0].done || !fifo[0].deadline.After(now)) {
+			c := fifo[0]
+			fifo[0] = nil
+			fifo = fifo[1:]
+			if !c.done {
+				c.smp.Failure = FailTimeout
+				settle(c)
+			}
+		}
+		if next == len(jobs) && len(inflight) == 0 {
+			return nil
+		}
+		var wake time.Time
+		if next < len(jobs) && len(inflight) < cfg.MaxSockets {
+			wake = start.Add(jobs[next].at)
+		}
+		if len(fifo) > 0 && (wake.IsZero() || fifo[0].deadline.Before(wake)) {
+			wake = fifo[0].deadline
+		}
+		p.arm(wake)
+		evs, t1, stopped, err := p.wait() // t1: one reading for every socket reported, all connected before it
+		if err != nil {
+			return fmt.Errorf("TCP: %w", err)
+		}
+		if stopped {
+			return ctx.Err()
+		}
+		for _, ev := range evs {
+			c := inflight[ev.Fd]
+			if c == nil {
+				continue
+			}
+			connectDone(c, t1, cfg.Timeout)
+			settle(c)
+		}
 	}
 }
 
-// handshake times one TCP connect into smp: the monotonic time from just before connect() until the
-// socket is connected, and the kernel's tcpi_rtt and retransmission count read right after.
-func handshake(ctx context.Context, ap netip.AddrPort, timeout time.Duration, smp *Sample) error {
-	var t0 time.Time
-	d := net.Dialer{
-		Timeout: timeout,
-		// Control runs after socket() and just before connect(), so socket setup is not timed.
-		ControlContext: func(context.Context, string, string, syscall.RawConn) error {
-			t0 = time.Now()
-			return nil
-		},
+// connectStart opens a socket for j and starts connect(). The returned tcpConn is done when connect()
+// already settled (an immediate error, or an immediate connection on loopback).
+func connectStart(j job, timeout time.Duration) (*tcpConn, error) {
+	smp := &j.res.Samples[j.sample]
+	ap := netip.AddrPortFrom(j.res.Address, j.res.Port)
+	family := unix.AF_INET
+	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	if ap.Addr().Is6() {
+		family = unix.AF_INET6
+		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
 	}
-	smp.SentAt = time.Now()
-	c, err := d.DialContext(ctx, "tcp", ap.String())
-	t1 := time.Now()
-	if !t0.IsZero() {
-		smp.SentAt = t0
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		smp.SentAt, smp.Failure = time.Now(), FailError
+		if j.res.Err == "" {
+			j.res.Err = fmt.Sprintf("TCP socket: %v", err)
+		}
+		return nil, err
+	}
+	c := &tcpConn{fd: fd, res: j.res, smp: smp}
+	c.t0 = time.Now()
+	c.deadline = c.t0.Add(timeout)
+	smp.SentAt = c.t0
+	err = unix.Connect(fd, sa)
+	switch {
+	case err == nil:
+		connectDone(c, time.Now(), timeout)
+		unix.Close(fd)
+		c.done = true
+	case errors.Is(err, unix.EINPROGRESS):
+	default:
+		smp.Failure = dialFailure(err)
+		unix.Close(fd)
+		c.done = true
+		return c, nil
+	}
+	return c, nil
+}
+
+// connectDone settles a handshake whose socket epoll reported at t1: the connect() result from SO_ERROR,
+// then the kernel's RTT sample from TCP_INFO.
+func connectDone(c *tcpConn, t1 time.Time, timeout time.Duration) {
+	smp := c.smp
+	soerr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && soerr != 0 {
+		err = unix.Errno(soerr)
 	}
 	if err != nil {
 		smp.Failure = dialFailure(err)
-		return err
+		return
 	}
-	defer c.Close()
-	smp.RTT, smp.Received, smp.Failure = t1.Sub(t0), true, FailNone
-	if t0.IsZero() || smp.RTT > timeout {
-		smp.RTT, smp.Received, smp.Failure = 0, false, FailTimeout
-		return errors.New("connect exceeded timeout")
+	wall := t1.Sub(c.t0) // monotonic
+	if wall > timeout {
+		smp.Failure = FailTimeout
+		return
 	}
-	rc, err := c.(*net.TCPConn).SyscallConn()
+	smp.WallRTT = wall
+	smp.RTT, smp.RTTSource, smp.Received, smp.Failure = wall, RTTWall, true, FailNone
+	info, err := unix.GetsockoptTCPInfo(c.fd, unix.IPPROTO_TCP, unix.TCP_INFO)
 	if err != nil {
-		return fmt.Errorf("tcp info: %w", err)
-	}
-	var info *unix.TCPInfo
-	var ierr error
-	if err := rc.Control(func(fd uintptr) {
-		info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	}); err != nil {
-		return fmt.Errorf("tcp info: %w", err)
-	}
-	if ierr != nil {
-		return fmt.Errorf("tcp info: %w", ierr)
+		return // connected; the wall time stands
 	}
 	smp.KernelRTT = time.Duration(info.Rtt) * time.Microsecond
 	smp.SYNRetransmitted = info.Total_retrans > 0
-	return nil
+	if kernelSampleUsable(info) {
+		smp.RTT, smp.RTTSource = smp.KernelRTT, RTTKernel
+	}
+}
+
+// kernelSampleUsable reports whether tcpi_rtt is the single SYN → SYN-ACK sample of a fresh connection:
+// no retransmission, and rttvar = rtt/2 as tcp_rtt_estimator leaves it after exactly one sample (both
+// rounded down to microseconds, hence the slack of one).
+func kernelSampleUsable(info *unix.TCPInfo) bool {
+	if info.Total_retrans > 0 || info.Rtt == 0 {
+		return false
+	}
+	d := int64(info.Rtt/2) - int64(info.Rttvar)
+	return d >= -1 && d <= 1
 }
 
 // dialFailure maps a connect error to a Failure.
@@ -95,11 +221,7 @@ func dialFailure(err error) Failure {
 		return FailRefused
 	case errors.Is(err, unix.EHOSTUNREACH), errors.Is(err, unix.ENETUNREACH):
 		return FailUnreachable
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded), errors.Is(err, unix.ETIMEDOUT):
-		return FailTimeout
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	case errors.Is(err, unix.ETIMEDOUT):
 		return FailTimeout
 	}
 	return FailError

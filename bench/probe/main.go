@@ -196,9 +196,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%s %s\n", mark, what)
 	}
+	// Issue 15's acceptance bars.
 	check(ve.n == len(eps) && ve.p99 <= fe.p99, fmt.Sprintf("varde ICMP p99 error %.3f ms ≤ fping's %.3f ms", ve.p99, fe.p99))
-	check(ve.n == len(eps) && ve.p99 <= 0.3, fmt.Sprintf("varde ICMP p99 error %.3f ms ≤ 0.3 ms", ve.p99))
-	check(te.n == len(eps) && te.p99 <= 0.3, fmt.Sprintf("varde TCP p99 error %.3f ms ≤ 0.3 ms", te.p99))
+	check(ve.n == len(eps) && ve.p99 <= 0.1, fmt.Sprintf("varde ICMP p99 error %.3f ms ≤ 0.1 ms", ve.p99))
+	check(te.n == len(eps) && te.p99 <= 0.15, fmt.Sprintf("varde TCP p99 error %.3f ms ≤ 0.15 ms", te.p99))
+	check(vr.cpu <= fr.cpu, fmt.Sprintf("varde CPU %.3f s ≤ 1.0 × fping's %.3f s", vr.cpu.Seconds(), fr.cpu.Seconds()))
+	check(float64(vr.maxRSSKiB) <= 1.2*float64(fr.maxRSSKiB), fmt.Sprintf("varde peak RSS %.1f MiB ≤ 1.2 × fping's %.1f MiB (rusage of a child this process started: includes this process's RSS at the fork, for both)",
+		float64(vr.maxRSSKiB)/1024, float64(fr.maxRSSKiB)/1024))
 	check(vr.wall.Seconds() <= 1.2*fr.wall.Seconds(), fmt.Sprintf("varde wall %.2f s ≤ 1.2 × fping's %.2f s", vr.wall.Seconds(), fr.wall.Seconds()))
 	if err := l.Close(); err != nil {
 		return fmt.Errorf("close lab: %w", err)

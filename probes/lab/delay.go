@@ -93,6 +93,8 @@ type line struct {
 	delay        []int64      // per target one-way delay, ns
 	dropPPM      []int64      // per target drop fraction in parts per million, towards the target
 	acc          [][numClasses]int64
+	dropSYNs     []int  // per target SYNs towards it still to drop
+	dup          []bool // per target: deliver its echo replies twice
 	logger       *slog.Logger
 	dirs         [2]direction // 0: host → target, 1: target → host
 
@@ -231,10 +233,24 @@ func (d *line) accept(b []byte, dir int, now int64) {
 			return
 		}
 	}
+	kind, id, seq, port := classify(b, dir)
+	if kind == packetSYN && d.dropSYNs != nil && d.dropSYNs[ti] > 0 {
+		d.dropSYNs[ti]--
+		st.dropped++
+		return
+	}
 	rec := int32(-1)
-	if kind, id, seq, port := classify(b, dir); kind != packetOther {
+	if kind != packetOther {
 		rec = d.transits.add(transit{kind: kind, target: ti, id: id, seq: seq, port: port, arrived: now})
 	}
+	d.queue(b, dir, now+d.delay[ti], rec)
+	if kind == packetEchoReply && d.dup != nil && d.dup[ti] {
+		d.queue(b, dir, now+d.delay[ti], -1) // the copy, right behind: not recorded, Exchanges pairs one reply
+	}
+}
+
+// queue copies b into a pooled buffer and puts it on the heap, due at due.
+func (d *line) queue(b []byte, dir int, due int64, rec int32) {
 	var buf []byte
 	if k := len(d.free); k > 0 {
 		buf = d.free[k-1]
@@ -242,7 +258,7 @@ func (d *line) accept(b []byte, dir int, now int64) {
 	}
 	buf = append(buf[:0], b...)
 	d.seq++
-	heap.Push(&d.h, &packet{due: now + d.delay[ti], seq: d.seq, buf: buf, dir: dir, rec: rec})
+	heap.Push(&d.h, &packet{due: due, seq: d.seq, buf: buf, dir: dir, rec: rec})
 }
 
 func (d *line) write(p *packet, now int64) {

@@ -79,6 +79,14 @@ type Target struct {
 	RTT   time.Duration // true round-trip time the lab adds; RTT/2 each way
 	Drop  float64       // fraction [0,1] of packets towards the target that are dropped
 	Ports []uint16      // TCP ports with a listener on the target's address
+	// DropSYNs drops the first n TCP SYNs towards the target, so a prober's first handshake needs a
+	// retransmitted SYN (Karn's case: the kernel takes no RTT sample from it).
+	DropSYNs int
+	// Unreachable leaves the address off the target namespace: its kernel answers every packet to it with
+	// ICMP destination unreachable (host unreachable), as a router without a route would.
+	Unreachable bool
+	// DuplicateReplies makes the lab deliver every echo reply from the target twice.
+	DuplicateReplies bool
 }
 
 // Config configures a lab.
@@ -116,6 +124,12 @@ func (c Config) validate() error {
 		}
 		if !(t.Drop >= 0 && t.Drop <= 1) { // also rejects NaN
 			return fmt.Errorf("%s: drop %v out of range [0, 1]", where, t.Drop)
+		}
+		if t.DropSYNs < 0 {
+			return fmt.Errorf("%s: drop SYNs %d: must not be negative", where, t.DropSYNs)
+		}
+		if t.Unreachable && len(t.Ports) > 0 {
+			return fmt.Errorf("%s: an unreachable target has no listeners", where)
 		}
 		seen := map[uint16]bool{}
 		for _, p := range t.Ports {
@@ -231,8 +245,10 @@ func (l *Lab) build(ctx context.Context, targets []Target) error {
 	}
 	delay := make([]int64, len(targets))
 	dropPPM := make([]int64, len(targets))
+	dropSYNs := make([]int, len(targets))
+	dup := make([]bool, len(targets))
 	addr := l.hostAddr
-	var addrCmds strings.Builder
+	var addrCmds, unreachCmds strings.Builder
 	targetDev := fmt.Sprintf("%s%dt", devicePrefix, l.block)
 	for i, t := range targets {
 		addr = addr.Next()
@@ -240,7 +256,13 @@ func (l *Lab) build(ctx context.Context, targets []Target) error {
 		index[offset(l.prefix, addr)] = int32(i)
 		delay[i] = int64(t.RTT / 2)
 		dropPPM[i] = int64(t.Drop*dropScale + 0.5)
-		fmt.Fprintf(&addrCmds, "addr add %s/32 dev %s\n", addr, targetDev)
+		dropSYNs[i] = t.DropSYNs
+		dup[i] = t.DuplicateReplies
+		if t.Unreachable {
+			fmt.Fprintf(&unreachCmds, "route add unreachable %s/32\n", addr)
+		} else {
+			fmt.Fprintf(&addrCmds, "addr add %s/32 dev %s\n", addr, targetDev)
+		}
 	}
 
 	var err error
@@ -273,6 +295,22 @@ func (l *Lab) build(ctx context.Context, targets []Target) error {
 		}
 		if err := runIP(ctx, "", "route", "add", "default", "dev", targetDev); err != nil {
 			return err
+		}
+		// Unreachable targets are answered with ICMP errors, which the kernel rate-limits per peer (one a
+		// second after a burst of six); a test sends more. Net sysctls opened from this thread are the
+		// namespace's own.
+		if err := os.WriteFile("/proc/sys/net/ipv4/icmp_ratelimit", []byte("0"), 0o644); err != nil {
+			return fmt.Errorf("lab: icmp_ratelimit: %w", err)
+		}
+		if unreachCmds.Len() > 0 {
+			// The kernel answers a packet for an address it has no route to with host unreachable only
+			// when it forwards: a non-forwarding host drops it silently (ip_error).
+			if err := os.WriteFile("/proc/sys/net/ipv4/conf/all/forwarding", []byte("1"), 0o644); err != nil {
+				return fmt.Errorf("lab: forwarding: %w", err)
+			}
+			if err := runIP(ctx, unreachCmds.String(), "-batch", "-"); err != nil {
+				return err
+			}
 		}
 		// Sockets are bound to the namespace of the thread that creates them.
 		var lc net.ListenConfig
@@ -309,7 +347,8 @@ func (l *Lab) build(ctx context.Context, targets []Target) error {
 	}
 	l.line = &line{
 		host: l.hostFd, target: l.targetFd, stopFd: l.stopFd, prefix: l.prefix,
-		index: index, delay: delay, dropPPM: dropPPM, acc: make([][numClasses]int64, len(targets)), logger: l.logger,
+		index: index, delay: delay, dropPPM: dropPPM, dropSYNs: dropSYNs, dup: dup,
+		acc: make([][numClasses]int64, len(targets)), logger: l.logger,
 	}
 	l.line.dirs[0].name, l.line.dirs[1].name = "to-target", "to-host"
 	l.lineDone = make(chan struct{})

@@ -514,6 +514,8 @@ func TestConfigValidation(t *testing.T) {
 		{"port0", Config{Targets: []Target{{Name: "a", Ports: []uint16{0}}}}, "port 0 out of range"},
 		{"portdup", Config{Targets: []Target{{Name: "a", Ports: []uint16{80, 80}}}}, "port 80 listed twice"},
 		{"many", Config{Targets: make([]Target, MaxTargets+1)}, "1022 targets, at most 1021"},
+		{"dropsyns", Config{Targets: []Target{{Name: "a", DropSYNs: -1}}}, "drop SYNs -1: must not be negative"},
+		{"unreachports", Config{Targets: []Target{{Name: "a", Unreachable: true, Ports: []uint16{80}}}}, "an unreachable target has no listeners"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Start(context.Background(), tc.cfg)
