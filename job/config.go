@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/varde/varde"
 )
 
 // Config is an audit.yaml: what to audit and how. Relative paths are relative to the file.
@@ -108,7 +109,7 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 
 // LoadConfig reads and validates an audit.yaml. Errors name the file and, where YAML knows it, the line.
 func LoadConfig(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := varde.ReadFile(path, configLimit)
 	if err != nil {
 		return nil, fmt.Errorf("audit config: %w", err)
 	}

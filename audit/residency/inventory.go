@@ -8,11 +8,12 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/varde/varde"
 )
 
 // DataCategory is the kind of personal data a store holds.
@@ -89,7 +90,7 @@ type Inventory struct {
 
 // LoadInventory reads and validates an inventory file.
 func LoadInventory(path string) (*Inventory, error) {
-	b, err := os.ReadFile(path)
+	b, err := varde.ReadFile(path, inventoryLimit)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}

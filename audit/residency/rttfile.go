@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/varde/varde"
 )
 
 // ParseVantage parses "NAME=LAT,LON" (degrees, north and east positive).
@@ -41,7 +42,7 @@ type probeLine struct {
 // vantage. vantages gives each vantage's coordinates; a line from a vantage without coordinates is an error
 // naming file:line. Only ICMP lines are used: a TCP handshake time includes the server's accept path.
 func LoadProbeRTT(path string, vantages map[string]Vantage) (RTTTable, error) {
-	f, err := os.Open(path)
+	f, err := varde.OpenFile(path, rttLimit)
 	if err != nil {
 		return nil, fmt.Errorf("rtt file: %w", err)
 	}

@@ -10,13 +10,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"time"
 
 	"github.com/digitorus/timestamp"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/pkcs7"
+
+	"github.com/varde/varde"
 )
 
 // Result is what Verify found about a report's last signature.
@@ -197,7 +198,7 @@ func VerifyFile(ctx context.Context, path string, roots *x509.CertPool) (Result,
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
-	pdf, err := os.ReadFile(path)
+	pdf, err := varde.ReadFile(path, PDFLimit)
 	if err != nil {
 		return Result{}, fmt.Errorf("verify: %w", err)
 	}
