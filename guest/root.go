@@ -150,8 +150,21 @@ func OpenSnapshot(ctx context.Context, file string) (Root, error) {
 	return r, nil
 }
 
+// snapshotLimits are the limits ReadSnapshot holds a tarball to; tests lower them.
+type snapshotLimits struct {
+	total   int64 // bytes held in memory: data, names and entryOverhead per entry
+	entries int
+	name    int // bytes of one entry name
+}
+
+var defaultSnapshotLimits = snapshotLimits{total: maxSnapshotTotal, entries: maxSnapshotEntries, name: maxSnapshotName}
+
 // ReadSnapshot reads a snapshot tarball from r, holding it to the snapshot limits.
 func ReadSnapshot(ctx context.Context, r io.Reader) (Root, error) {
+	return readSnapshot(ctx, r, defaultSnapshotLimits)
+}
+
+func readSnapshot(ctx context.Context, r io.Reader, lim snapshotLimits) (Root, error) {
 	gz, err := gzip.NewReader(r)
 	if err != nil {
 		return Root{}, fmt.Errorf("not a varde snapshot (not gzip: %v)", err)
@@ -191,12 +204,12 @@ func ReadSnapshot(ctx context.Context, r io.Reader) (Root, error) {
 		if err != nil {
 			return Root{}, fmt.Errorf("corrupt snapshot: %w", err)
 		}
-		if len(mfs) >= maxSnapshotEntries {
-			return Root{}, fmt.Errorf("corrupt snapshot: more than %d entries, the limit for a snapshot", maxSnapshotEntries)
+		if len(mfs) >= lim.entries {
+			return Root{}, fmt.Errorf("corrupt snapshot: more than %d entries, the limit for a snapshot", lim.entries)
 		}
-		if len(hdr.Name) > maxSnapshotName {
-			return Root{}, fmt.Errorf("corrupt snapshot: entry name of %d bytes (%q...) is over the %d-byte limit",
-				len(hdr.Name), trimName(hdr.Name), maxSnapshotName)
+		if len(hdr.Name) > lim.name {
+			return Root{}, fmt.Errorf("corrupt snapshot: entry name of %d bytes (%q) is over the %d-byte limit",
+				len(hdr.Name), trimName(hdr.Name), lim.name)
 		}
 		name := strings.TrimSuffix(path.Clean(strings.TrimPrefix(hdr.Name, "/")), "/")
 		if !fs.ValidPath(name) || name == "." {
@@ -222,9 +235,9 @@ func ReadSnapshot(ctx context.Context, r io.Reader) (Root, error) {
 		default:
 			return Root{}, fmt.Errorf("corrupt snapshot: entry %s has unsupported type %q", name, hdr.Typeflag)
 		}
-		if total > maxSnapshotTotal {
+		if total > lim.total {
 			return Root{}, fmt.Errorf("corrupt snapshot: its %d entries take more than the %s limit for a snapshot in memory (names and data)",
-				len(mfs), varde.FormatSize(maxSnapshotTotal))
+				len(mfs), varde.FormatSize(lim.total))
 		}
 	}
 	return Root{FS: mfs, Kind: auditguest.RootSnapshot, Manifest: m}, nil
