@@ -125,6 +125,9 @@ func ParseTargets(r io.Reader, name string) ([]Target, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
 		}
+		if len(out) == MaxTargets {
+			return nil, fmt.Errorf("%s:%d: more than %d targets, the limit per sweep", name, line, MaxTargets)
+		}
 		out = append(out, t)
 	}
 	if err := sc.Err(); err != nil {
