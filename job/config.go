@@ -139,6 +139,9 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 		return nil, errors.New(strings.Join(parts, "; "))
 	}
 	c.dir = filepath.Dir(name)
+	if err := checkInput(name, b, &c); err != nil {
+		return nil, err
+	}
 	if err := c.setDefaultsAndValidate(name); err != nil {
 		return nil, err
 	}
@@ -196,7 +199,7 @@ func (c *Config) setDefaultsAndValidate(name string) error {
 			bad("vantages[%d]: name %q given twice", i, v.Name)
 		}
 		seen[v.Name] = true
-		if v.Latitude < -90 || v.Latitude > 90 || v.Longitude < -180 || v.Longitude > 180 {
+		if !(v.Latitude >= -90 && v.Latitude <= 90 && v.Longitude >= -180 && v.Longitude <= 180) { // NaN fails too
 			bad("vantages[%d] %s: coordinates %.4f, %.4f are out of range", i, v.Name, v.Latitude, v.Longitude)
 		}
 	}

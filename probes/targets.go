@@ -87,6 +87,11 @@ func checkHostname(h string) error {
 	if len(h) > 253 {
 		return errors.New("host name longer than 253 characters")
 	}
+	if numericTLD(h) {
+		// 300.1.1.1 is a mistyped address, not a name: no top-level domain is all digits (RFC 3696 §2),
+		// and the system resolver might read it as an address in some other way.
+		return fmt.Errorf("%q is not a valid IP address, and a name cannot end in an all-digit label", h)
+	}
 	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
 		if label == "" || len(label) > 63 {
 			return fmt.Errorf("host %q has an empty or over-long label", h)
@@ -134,4 +139,19 @@ func ParseTargets(r io.Reader, name string) ([]Target, error) {
 		return nil, fmt.Errorf("%s:%d: %w", name, line+1, err)
 	}
 	return out, nil
+}
+
+// numericTLD reports whether the last label of host name h is all digits, as in a mistyped IPv4 address.
+func numericTLD(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	last := h[strings.LastIndexByte(h, '.')+1:]
+	if last == "" {
+		return false
+	}
+	for _, c := range last {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

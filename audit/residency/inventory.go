@@ -346,6 +346,10 @@ func oneHost(s string) (string, error) {
 	if len(s) > 253 {
 		return "", fmt.Errorf("host %q: longer than 253 characters", s)
 	}
+	// 300.1.1.1 is a mistyped address, not a name to look up: no top-level domain is all digits.
+	if last := s[strings.LastIndexByte(s, '.')+1:]; last != "" && strings.Trim(last, "0123456789") == "" {
+		return "", fmt.Errorf("host %q: not a valid IP address, and a name cannot end in an all-digit label", s)
+	}
 	for label := range strings.SplitSeq(s, ".") {
 		if label == "" || len(label) > 63 {
 			return "", fmt.Errorf("host %q: bad DNS label", s)
