@@ -184,6 +184,11 @@ func (r *Ranges) load(path string) error {
 	if err != nil {
 		return fmt.Errorf("cloud ranges %w", err) // the error starts with path
 	}
+	return r.parse(path, data)
+}
+
+// parse adds the ranges file data, read from path (named in errors).
+func (r *Ranges) parse(path string, data []byte) error {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(data, &probe); err != nil {
 		var se *json.SyntaxError
@@ -197,6 +202,7 @@ func (r *Ranges) load(path string) error {
 	src := Source{Path: path, SHA256: hex.EncodeToString(sum[:])}
 	idx := len(r.sources)
 	var n int
+	var err error
 	switch {
 	case probe["values"] != nil && probe["changeNumber"] != nil:
 		src.Provider = ProviderAzure
