@@ -35,9 +35,9 @@ type sizeError struct {
 
 func (e *sizeError) Error() string {
 	if e.size < 0 {
-		return fmt.Sprintf("%s: more than the %s limit for %s (too large)", e.name, FormatSize(e.lim.Bytes), e.lim.What)
+		return fmt.Sprintf("%s: too large: more than the %s limit for %s", e.name, FormatSize(e.lim.Bytes), e.lim.What)
 	}
-	return fmt.Sprintf("%s: %s is over the %s limit for %s (too large)", e.name, FormatSize(e.size), FormatSize(e.lim.Bytes), e.lim.What)
+	return fmt.Sprintf("%s: too large: %s is over the %s limit for %s", e.name, FormatSize(e.size), FormatSize(e.lim.Bytes), e.lim.What)
 }
 
 func (e *sizeError) Is(target error) bool { return target == ErrTooLarge }

@@ -35,7 +35,7 @@ func TestReadFileRefusesNonRegularAndLarge(t *testing.T) {
 		is   error
 		want string
 	}{
-		{big, ErrTooLarge, big + ": 11 bytes is over the 10 bytes limit for a test file"},
+		{big, ErrTooLarge, big + ": too large: 11 bytes is over the 10 bytes limit for a test file"},
 		{fifo, ErrNotRegular, fifo + ": not a regular file"},
 		{"/dev/zero", ErrNotRegular, "/dev/zero: not a regular file"},
 		{dir, ErrNotRegular, dir + ": not a regular file"},
@@ -54,7 +54,7 @@ func TestLimitReaderStream(t *testing.T) {
 		t.Fatalf("at the limit: %d bytes, %v", len(b), err)
 	}
 	b, err = io.ReadAll(LimitReader(strings.NewReader("0123456789x"), "stdin", testLimit))
-	if !errors.Is(err, ErrTooLarge) || len(b) != 10 || !strings.Contains(err.Error(), "stdin: more than the 10 bytes limit for a test file") {
+	if !errors.Is(err, ErrTooLarge) || len(b) != 10 || !strings.Contains(err.Error(), "stdin: too large: more than the 10 bytes limit for a test file") {
 		t.Fatalf("over the limit: %d bytes, %v", len(b), err)
 	}
 }

@@ -98,7 +98,7 @@ func TestSnapshotManifestTooLarge(t *testing.T) {
 	tw.Write([]byte(`{"format":"varde-guest-snapshot",`))
 	gz.Close() // the rest is never read
 	_, err := ReadSnapshot(context.Background(), bytes.NewReader(b.Bytes()))
-	if !errors.Is(err, varde.ErrTooLarge) || !strings.Contains(err.Error(), "varde-snapshot.json: 100 MiB is over the 1 MiB limit for a snapshot manifest") {
+	if !errors.Is(err, varde.ErrTooLarge) || !strings.Contains(err.Error(), "varde-snapshot.json: too large: 100 MiB is over the 1 MiB limit for a snapshot manifest") {
 		t.Fatalf("100 MiB manifest: %v", err)
 	}
 }

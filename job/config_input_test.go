@@ -16,7 +16,7 @@ func TestParseConfigRefusesHostileValues(t *testing.T) {
 		{"empty targets", strings.Replace(goodConfig, "targets:\n  - {name: nix, lab_rtt: 2ms, port: 443}\n", "targets: []\n", 1),
 			"audit.yaml:5: targets: the list is empty"},
 		{"no targets", strings.Replace(goodConfig, "targets:\n  - {name: nix, lab_rtt: 2ms, port: 443}\n", "", 1), "audit.yaml: targets: the list is empty"},
-		{"dotted quad", strings.Replace(goodConfig, "lab_rtt: 2ms", "host: 300.1.1.1", 1), `audit.yaml:6: targets[0] nix: host: target "300.1.1.1:443"`},
+		{"dotted quad", strings.Replace(goodConfig, "lab_rtt: 2ms", "host: 300.1.1.1", 1), `audit.yaml:6: targets[0] nix: host: target "300.1.1.1:443": not a valid IP address`},
 		{"count", goodConfig + "probes: {count: 2000000000}\n", "audit.yaml:8: probes: count 2000000000 is over the limit of 86400"},
 	}
 	for _, tc := range cases {

@@ -90,7 +90,7 @@ func checkHostname(h string) error {
 	if numericTLD(h) {
 		// 300.1.1.1 is a mistyped address, not a name: no top-level domain is all digits (RFC 3696 §2),
 		// and the system resolver might read it as an address in some other way.
-		return fmt.Errorf("%q is not a valid IP address, and a name cannot end in an all-digit label", h)
+		return errors.New("not a valid IP address, and a host name cannot end in an all-digit label")
 	}
 	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
 		if label == "" || len(label) > 63 {
@@ -136,6 +136,9 @@ func ParseTargets(r io.Reader, name string) ([]Target, error) {
 		out = append(out, t)
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("%s:%d: line longer than 1 MiB: %w", name, line+1, err)
+		}
 		return nil, fmt.Errorf("%s:%d: %w", name, line+1, err)
 	}
 	return out, nil

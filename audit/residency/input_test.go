@@ -26,7 +26,7 @@ func TestLoadInventoryRefusesDevicesAndLargeFiles(t *testing.T) {
 	}
 	f.Close()
 	_, err = LoadInventory(big)
-	if !errors.Is(err, varde.ErrTooLarge) || !strings.Contains(err.Error(), "inventory.yaml: 200 MiB is over the 16 MiB limit for an inventory") {
+	if !errors.Is(err, varde.ErrTooLarge) || !strings.Contains(err.Error(), "inventory.yaml: too large: 200 MiB is over the 16 MiB limit for an inventory") {
 		t.Errorf("200 MiB inventory: %v", err)
 	}
 	if _, err := LoadProbeRTT("/dev/zero", nil); !errors.Is(err, varde.ErrNotRegular) {
