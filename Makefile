@@ -5,7 +5,14 @@ BIN          := bin/varde
 LAB          := bin/varde-lab
 # Debian packages the tests, benchmarks and demo use; .ci/deps installs the missing ones.
 APT_PACKAGES := poppler-utils qpdf fping lynis libnss3-tools iproute2 iputils-ping openssl
-FUZZTIME     ?= 10s
+# Runs per fuzz target: a count, not a time (-fuzztime=10s can hit a Go 1.26 fuzz coordinator race that
+# fails with "context deadline exceeded" and no reproducer).
+FUZZRUNS     ?= 2000
+# Every fuzz target, as package:Name. Crashers found become seeds under the package's testdata/fuzz/Name/.
+FUZZ_TARGETS := ./guest/nginxconf:FuzzNginx ./guest/mycnf:FuzzMyCnf ./guest/xencfg:FuzzXenCfg \
+                ./guest:FuzzSnapshot ./audit/residency:FuzzInventory ./job:FuzzProbeRTT \
+                ./job:FuzzConfig ./probes:FuzzTargets ./geoip/cloud:FuzzRanges \
+                ./reports/sign:FuzzVerify ./reports/sign:FuzzVerifyCMS ./reports/sign:FuzzKeyFile
 
 .PHONY: all build deps test fuzz demo bench clean
 
@@ -32,11 +39,12 @@ test: deps
 	$(GO) test -p 1 -count=1 -timeout 25m ./...
 	$(MAKE) fuzz
 
-# Short, bounded fuzzing of the parsers that read untrusted files.
+# Short, bounded fuzzing of every parser that reads untrusted files, FUZZRUNS inputs each.
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzNginx$$' -fuzztime=$(FUZZTIME) ./guest/nginxconf
-	$(GO) test -run='^$$' -fuzz='^FuzzMyCnf$$' -fuzztime=$(FUZZTIME) ./guest/mycnf
-	$(GO) test -run='^$$' -fuzz='^FuzzXenCfg$$' -fuzztime=$(FUZZTIME) ./guest/xencfg
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}), $(FUZZRUNS) runs"; \
+		$(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZRUNS)x $${t%%:*}; \
+	done
 
 demo: deps build
 	@bash demo/run

@@ -1,5 +1,6 @@
-// Package varde holds the release identity shared by every part of varde, so that each measurement,
-// finding and report records which build produced it.
+// Package varde holds what every part of varde shares: the release identity, so that each measurement,
+// finding and report records which build produced it, and the rule for reading user-supplied files
+// (regular files only, each kind under a size limit named in the error).
 package varde
 
 import (

@@ -15,12 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/oschwald/geoip2-golang/v2"
 	"github.com/oschwald/maxminddb-golang/v2"
+
+	"github.com/varde/varde"
 )
 
 // Provenance identifies the database an answer came from.
@@ -79,6 +80,9 @@ type DB struct {
 	closed bool
 }
 
+// dbLimit is far above the largest GeoIP2 City databases (about 130 MiB), which are held in memory.
+var dbLimit = varde.Limit{What: "a GeoIP database", Bytes: 1 << 30}
+
 // ErrClosed is returned by Lookup after Close.
 var ErrClosed = errors.New("geoip database is closed")
 
@@ -86,9 +90,9 @@ var ErrClosed = errors.New("geoip database is closed")
 // (search tree and data section) so a truncated or corrupt file fails here rather than on
 // some later lookup.
 func Open(path string) (*DB, error) {
-	data, err := os.ReadFile(path)
+	data, err := varde.ReadFile(path, dbLimit)
 	if err != nil {
-		return nil, fmt.Errorf("geoip database %s: %w", path, err)
+		return nil, fmt.Errorf("geoip database %w", err) // the error starts with path
 	}
 	return openBytes(data, Provenance{Path: path}, "")
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -66,13 +67,13 @@ func Collect(ctx context.Context, root Root, w io.Writer, cfg Config) (Manifest,
 		}
 		var data []byte
 		if !all[n] {
-			b, err := fs.ReadFile(root.FS, n)
+			b, err := readFile(root.FS, n)
 			switch {
+			case errors.Is(err, varde.ErrTooLarge):
+				return Manifest{}, fmt.Errorf("snapshot: /%w", err)
 			case err != nil:
 				// Listed but unreadable (sysfs bind/unbind): keep the name so directory listings match.
 				cfg.Logger.Debug("snapshot: file listed but not readable, stored empty", "file", "/"+n, "err", err)
-			case len(b) > maxSnapshotFile:
-				return Manifest{}, fmt.Errorf("snapshot: /%s is %d bytes, more than the %d a snapshot holds", n, len(b), maxSnapshotFile)
 			default:
 				data = b
 			}

@@ -111,7 +111,7 @@ func stealSamples(ctx context.Context, root Root, cfg Config) ([]StatSample, err
 }
 
 func readStat(fsys fs.FS, now func() time.Time) (StatSample, error) {
-	b, err := fs.ReadFile(fsys, "proc/stat")
+	b, err := readFile(fsys, "proc/stat")
 	if err != nil {
 		return StatSample{}, fmt.Errorf("/proc/stat: %w", err)
 	}
@@ -160,7 +160,7 @@ func ParseProcStat(text string) (tuning.CPUSample, error) {
 }
 
 func readTrim(fsys fs.FS, name string) (string, error) {
-	b, err := fs.ReadFile(fsys, name)
+	b, err := readFile(fsys, name)
 	if err != nil {
 		return "", fmt.Errorf("/%s: %w", name, err)
 	}
@@ -193,7 +193,7 @@ func gatherFiles(fsys fs.FS) tuning.Facts {
 }
 
 func gatherCPU(fsys fs.FS) (tuning.CPUFacts, bool) {
-	b, err := fs.ReadFile(fsys, "proc/cpuinfo")
+	b, err := readFile(fsys, "proc/cpuinfo")
 	if err != nil {
 		return tuning.CPUFacts{Err: fmt.Errorf("/proc/cpuinfo: %w", err)}, false
 	}
@@ -248,7 +248,7 @@ func gatherVirt(fsys fs.FS, hypFlag bool) tuning.VirtFacts {
 	v.Cgroup1 = soft("proc/1/cgroup")
 	// /proc/1/environ is often unreadable even to root inside a container (ptrace rules); systemd treats
 	// that as "no signal", and so do we.
-	if b, err := fs.ReadFile(fsys, "proc/1/environ"); err == nil {
+	if b, err := readFile(fsys, "proc/1/environ"); err == nil {
 		for _, kv := range strings.Split(string(b), "\x00") {
 			if c, ok := strings.CutPrefix(kv, "container="); ok {
 				v.EnvironContainer = c
@@ -351,7 +351,7 @@ func readInt(fsys fs.FS, name string) (int64, error) {
 
 func gatherMemory(fsys fs.FS) tuning.MemoryFacts {
 	var m tuning.MemoryFacts
-	if b, err := fs.ReadFile(fsys, "proc/meminfo"); err != nil {
+	if b, err := readFile(fsys, "proc/meminfo"); err != nil {
 		m.MemErr = fmt.Errorf("/proc/meminfo: %w", err)
 	} else {
 		m.MemErr = errors.New("/proc/meminfo: no MemTotal line")
@@ -387,7 +387,7 @@ func gatherMemory(fsys fs.FS) tuning.MemoryFacts {
 		if err := errors.Join(err1, err2); err != nil && m.BalloonErr == nil {
 			m.BalloonErr = err
 		}
-	} else if b, err := fs.ReadFile(fsys, "proc/xen/balloon"); err == nil {
+	} else if b, err := readFile(fsys, "proc/xen/balloon"); err == nil {
 		m.XenBalloon = true
 		for _, line := range strings.Split(string(b), "\n") {
 			k, v, _ := strings.Cut(line, ":")
@@ -400,7 +400,7 @@ func gatherMemory(fsys fs.FS) tuning.MemoryFacts {
 			}
 		}
 	}
-	if b, err := fs.ReadFile(fsys, "proc/modules"); err == nil {
+	if b, err := readFile(fsys, "proc/modules"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			name := strings.Fields(line + " ")[0]
 			if strings.Contains(name, "balloon") && name != "virtio_balloon" && name != "xen_balloon" {
@@ -496,7 +496,7 @@ func gatherXen(fsys fs.FS) []tuning.XenDomU {
 		if path.Ext(p) != ".cfg" {
 			return nil
 		}
-		b, err := fs.ReadFile(fsys, p)
+		b, err := readFile(fsys, p)
 		if err != nil {
 			out = append(out, tuning.XenDomU{File: "/" + p, Err: fmt.Errorf("/%s: %w", p, err)})
 			return nil

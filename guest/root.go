@@ -18,6 +18,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/varde/varde"
 	"github.com/varde/varde/audit/tuning"
 )
 
@@ -73,7 +74,7 @@ func DirRoot(dir string) (Root, error) {
 		return Root{}, fmt.Errorf("guest root %s: not a directory", dir)
 	}
 	r := Root{FS: os.DirFS(dir), Kind: tuning.RootDirectory, Name: dir}
-	data, err := fs.ReadFile(r.FS, ManifestName)
+	data, err := varde.ReadFSFile(r.FS, ManifestName, manifestLimit)
 	switch {
 	case err == nil:
 		m, err := parseManifest(data)
@@ -101,18 +102,44 @@ func parseManifest(data []byte) (*Manifest, error) {
 	return &m, nil
 }
 
-// Snapshot size limits keep a hostile or mistaken tarball from exhausting memory.
+// Snapshot limits keep a hostile or mistaken tarball from exhausting memory. Everything a snapshot holds
+// in memory counts against maxSnapshotTotal: file data, and for every entry its name and bookkeeping,
+// so many entries with long names are held to the limit as large files are.
 const (
-	maxSnapshotFile  = 8 << 20
-	maxSnapshotTotal = 256 << 20
+	maxSnapshotFile     = 8 << 20
+	maxSnapshotTotal    = 256 << 20
+	maxSnapshotManifest = 1 << 20
+	// maxSnapshotEntries is far above what Collect writes (a few thousand /proc and /sys entries).
+	maxSnapshotEntries = 100_000
+	// maxSnapshotName is PATH_MAX: no file the checks read has a longer name.
+	maxSnapshotName = 4096
+	// entryOverhead is what one entry costs in memory beyond its name and data (map slot, MapFile).
+	entryOverhead = 256
 )
+
+// Limits for the files a snapshot is made of, and for the snapshot file itself: its compressed size, and
+// the bytes gzip may expand it to (data plus tar headers), which bounds a decompression bomb.
+var (
+	snapshotLimit    = varde.Limit{What: "a guest snapshot", Bytes: maxSnapshotTotal}
+	unpackedLimit    = varde.Limit{What: "an unpacked guest snapshot", Bytes: 2 * maxSnapshotTotal}
+	manifestLimit    = varde.Limit{What: "a snapshot manifest", Bytes: maxSnapshotManifest}
+	snapshotEntLimit = varde.Limit{What: "a file in a guest snapshot", Bytes: maxSnapshotFile}
+	// guestFileLimit bounds every file the checks read from a root (live, directory or snapshot).
+	guestFileLimit = varde.Limit{What: "a guest file", Bytes: maxSnapshotFile}
+)
+
+// readFile reads name from fsys under guestFileLimit; a device or FIFO planted in a directory root is
+// refused rather than read forever.
+func readFile(fsys fs.FS, name string) ([]byte, error) {
+	return varde.ReadFSFile(fsys, name, guestFileLimit)
+}
 
 // OpenSnapshot reads a snapshot tarball written by Collect into memory. A file that is not a gzip tar
 // starting with a valid varde-snapshot.json is refused with an error naming it.
 func OpenSnapshot(ctx context.Context, file string) (Root, error) {
-	f, err := os.Open(file)
+	f, err := varde.OpenFile(file, snapshotLimit)
 	if err != nil {
-		return Root{}, fmt.Errorf("snapshot %s: %w", file, err)
+		return Root{}, fmt.Errorf("snapshot %w", err) // the error starts with file
 	}
 	defer f.Close()
 	r, err := ReadSnapshot(ctx, f)
@@ -123,23 +150,40 @@ func OpenSnapshot(ctx context.Context, file string) (Root, error) {
 	return r, nil
 }
 
-// ReadSnapshot reads a snapshot tarball from r.
+// snapshotLimits are the limits ReadSnapshot holds a tarball to; tests lower them.
+type snapshotLimits struct {
+	total   int64 // bytes held in memory: data, names and entryOverhead per entry
+	entries int
+	name    int // bytes of one entry name
+}
+
+var defaultSnapshotLimits = snapshotLimits{total: maxSnapshotTotal, entries: maxSnapshotEntries, name: maxSnapshotName}
+
+// ReadSnapshot reads a snapshot tarball from r, holding it to the snapshot limits.
 func ReadSnapshot(ctx context.Context, r io.Reader) (Root, error) {
+	return readSnapshot(ctx, r, defaultSnapshotLimits)
+}
+
+func readSnapshot(ctx context.Context, r io.Reader, lim snapshotLimits) (Root, error) {
 	gz, err := gzip.NewReader(r)
 	if err != nil {
 		return Root{}, fmt.Errorf("not a varde snapshot (not gzip: %v)", err)
 	}
-	tr := tar.NewReader(gz)
+	tr := tar.NewReader(varde.LimitReader(gz, "unpacked tar stream", unpackedLimit))
 	hdr, err := tr.Next()
 	if err != nil {
 		return Root{}, fmt.Errorf("not a varde snapshot (not a tar archive: %v)", err)
 	}
 	if hdr.Name != ManifestName {
-		return Root{}, fmt.Errorf("not a varde snapshot (first entry is %q, want %s)", hdr.Name, ManifestName)
+		return Root{}, fmt.Errorf("not a varde snapshot (first entry is %q, want %s)", trimName(hdr.Name), ManifestName)
 	}
-	data, err := io.ReadAll(io.LimitReader(tr, maxSnapshotFile))
+	// Checked before reading: a manifest cut at the limit would fail as invalid JSON, hiding the cause.
+	if hdr.Size > maxSnapshotManifest {
+		return Root{}, varde.TooLarge(ManifestName, hdr.Size, manifestLimit)
+	}
+	data, err := io.ReadAll(tr)
 	if err != nil {
-		return Root{}, fmt.Errorf("not a varde snapshot (reading %s: %v)", ManifestName, err)
+		return Root{}, fmt.Errorf("not a varde snapshot (reading %s: %w)", ManifestName, err)
 	}
 	m, err := parseManifest(data)
 	if err != nil {
@@ -148,7 +192,7 @@ func ReadSnapshot(ctx context.Context, r io.Reader) (Root, error) {
 	// fstest.MapFS is a plain in-memory fs.FS (the package does not import testing); it synthesises parent
 	// directories and implements ReadDir, Stat and Glob as os.DirFS does.
 	mfs := fstest.MapFS{ManifestName: &fstest.MapFile{Data: data, Mode: 0o444}}
-	var total int64
+	total := int64(len(data) + len(ManifestName) + entryOverhead)
 	for {
 		if err := ctx.Err(); err != nil {
 			return Root{}, err
@@ -160,21 +204,29 @@ func ReadSnapshot(ctx context.Context, r io.Reader) (Root, error) {
 		if err != nil {
 			return Root{}, fmt.Errorf("corrupt snapshot: %w", err)
 		}
+		if len(mfs) >= lim.entries {
+			return Root{}, fmt.Errorf("corrupt snapshot: more than %d entries, the limit for a snapshot", lim.entries)
+		}
+		if len(hdr.Name) > lim.name {
+			return Root{}, fmt.Errorf("corrupt snapshot: entry name of %d bytes (%q) is over the %d-byte limit",
+				len(hdr.Name), trimName(hdr.Name), lim.name)
+		}
 		name := strings.TrimSuffix(path.Clean(strings.TrimPrefix(hdr.Name, "/")), "/")
 		if !fs.ValidPath(name) || name == "." {
 			return Root{}, fmt.Errorf("corrupt snapshot: bad entry name %q", hdr.Name)
 		}
+		if _, dup := mfs[name]; dup {
+			return Root{}, fmt.Errorf("corrupt snapshot: entry %s given twice", name)
+		}
+		total += int64(len(name) + entryOverhead)
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			mfs[name] = &fstest.MapFile{Mode: fs.ModeDir | 0o555, ModTime: hdr.ModTime}
 		case tar.TypeReg:
 			if hdr.Size > maxSnapshotFile {
-				return Root{}, fmt.Errorf("corrupt snapshot: %s is %d bytes, more than the %d allowed", name, hdr.Size, maxSnapshotFile)
+				return Root{}, fmt.Errorf("corrupt snapshot: %w", varde.TooLarge(name, hdr.Size, snapshotEntLimit))
 			}
 			total += hdr.Size
-			if total > maxSnapshotTotal {
-				return Root{}, fmt.Errorf("corrupt snapshot: more than %d bytes of files", maxSnapshotTotal)
-			}
 			b, err := io.ReadAll(tr)
 			if err != nil {
 				return Root{}, fmt.Errorf("corrupt snapshot: %s: %w", name, err)
@@ -183,6 +235,18 @@ func ReadSnapshot(ctx context.Context, r io.Reader) (Root, error) {
 		default:
 			return Root{}, fmt.Errorf("corrupt snapshot: entry %s has unsupported type %q", name, hdr.Typeflag)
 		}
+		if total > lim.total {
+			return Root{}, fmt.Errorf("corrupt snapshot: its %d entries take more than the %s limit for a snapshot in memory (names and data)",
+				len(mfs), varde.FormatSize(lim.total))
+		}
 	}
 	return Root{FS: mfs, Kind: tuning.RootSnapshot, Manifest: m}, nil
+}
+
+// trimName shortens a hostile entry name for an error message.
+func trimName(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
 }

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -18,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/varde/varde"
 	"github.com/varde/varde/storage"
 )
 
@@ -111,7 +111,7 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 
 // LoadConfig reads and validates an audit.yaml. Errors name the file and, where YAML knows it, the line.
 func LoadConfig(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := varde.ReadFile(path, configLimit)
 	if err != nil {
 		return nil, fmt.Errorf("audit config: %w", err)
 	}
@@ -141,6 +141,9 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 		return nil, errors.New(strings.Join(parts, "; "))
 	}
 	c.dir, c.name = filepath.Dir(name), name
+	if err := checkInput(name, b, &c); err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -225,7 +228,7 @@ func (c *Config) Validate() error {
 			bad("vantages[%d]: name %q given twice", i, v.Name)
 		}
 		seen[v.Name] = true
-		if v.Latitude < -90 || v.Latitude > 90 || v.Longitude < -180 || v.Longitude > 180 {
+		if !(v.Latitude >= -90 && v.Latitude <= 90 && v.Longitude >= -180 && v.Longitude <= 180) { // NaN fails too
 			bad("vantages[%d] %s: coordinates %.4f, %.4f are out of range", i, v.Name, v.Latitude, v.Longitude)
 		}
 	}

@@ -43,7 +43,7 @@ func TestParseConfigErrorsNameTheInput(t *testing.T) {
 		{"no organisation", strings.Replace(goodConfig, "organisation: Fjordnett AS\n", "", 1), "organisation is required"},
 		{"port out of range", strings.Replace(goodConfig, "port: 443", "port: 70000", 1), "targets[0] nix: port 70000 is out of range"},
 		{"target without host", strings.Replace(goodConfig, "lab_rtt: 2ms, ", "", 1), "targets[0] nix: give a host, or lab_rtt"},
-		{"bad coordinates", strings.Replace(goodConfig, "latitude: 59.91", "latitude: 159.91", 1), "coordinates 159.9100, 10.7500 are out of range"},
+		{"bad coordinates", strings.Replace(goodConfig, "latitude: 59.91", "latitude: 159.91", 1), "audit.yaml:4: vantages[0] oslo-nix-1: latitude 159.91: want a number from -90 to 90"},
 		{"unknown vantage", strings.Replace(goodConfig, "period: 2026-Q3\n", "period: 2026-Q3\nvantage: bergen\n", 1), `vantage "bergen" is not described`},
 		{"negative interval", goodConfig + "probes: {interval: -5ms}\n", "interval and timeout must not be negative"},
 		{"no signing", strings.Replace(goodConfig, "signing: {keys_dir: keys, init: true}\n", "", 1), "signing: give keys_dir"},

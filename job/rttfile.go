@@ -2,9 +2,9 @@ package job
 
 import (
 	"fmt"
+	"github.com/varde/varde"
 	"io"
 	"net/netip"
-	"os"
 	"time"
 
 	"github.com/varde/varde/audit/residency"
@@ -16,7 +16,7 @@ import (
 // from a vantage without coordinates is an error naming file:line. Only ICMP lines are used: a TCP
 // handshake time includes the server's accept path.
 func LoadProbeRTT(path string, vantages map[string]residency.Vantage) (residency.RTTTable, error) {
-	f, err := os.Open(path)
+	f, err := varde.OpenFile(path, rttLimit)
 	if err != nil {
 		return nil, fmt.Errorf("rtt file: %w", err)
 	}
@@ -55,3 +55,6 @@ func ParseProbeRTT(name string, r io.Reader, vantages map[string]residency.Vanta
 	}
 	return t, nil
 }
+
+// rttLimit bounds a probe JSON-lines file: 10,000 targets with 20 samples each is about 40 MiB.
+var rttLimit = varde.Limit{What: "a probe JSON-lines file", Bytes: 256 << 20}

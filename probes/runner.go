@@ -117,6 +117,9 @@ func Sweep(ctx context.Context, cfg Config, targets []Target) ([]Result, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := CheckSize(cfg, len(targets)); err != nil {
+		return nil, err
+	}
 	cfg.setDefaults()
 	if cfg.TCP {
 		for _, t := range targets {

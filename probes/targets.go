@@ -87,6 +87,11 @@ func checkHostname(h string) error {
 	if len(h) > 253 {
 		return errors.New("host name longer than 253 characters")
 	}
+	if numericTLD(h) {
+		// 300.1.1.1 is a mistyped address, not a name: no top-level domain is all digits (RFC 3696 §2),
+		// and the system resolver might read it as an address in some other way.
+		return errors.New("not a valid IP address, and a host name cannot end in an all-digit label")
+	}
 	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
 		if label == "" || len(label) > 63 {
 			return fmt.Errorf("host %q has an empty or over-long label", h)
@@ -125,10 +130,31 @@ func ParseTargets(r io.Reader, name string) ([]Target, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
 		}
+		if len(out) == MaxTargets {
+			return nil, fmt.Errorf("%s:%d: more than %d targets, the limit per sweep", name, line, MaxTargets)
+		}
 		out = append(out, t)
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("%s:%d: line longer than 1 MiB: %w", name, line+1, err)
+		}
 		return nil, fmt.Errorf("%s:%d: %w", name, line+1, err)
 	}
 	return out, nil
+}
+
+// numericTLD reports whether the last label of host name h is all digits, as in a mistyped IPv4 address.
+func numericTLD(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	last := h[strings.LastIndexByte(h, '.')+1:]
+	if last == "" {
+		return false
+	}
+	for _, c := range last {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -43,6 +43,8 @@ func TestParseTargetErrors(t *testing.T) {
 		{"a:b:c", "not a host, host:port or IP address"},
 		{"-lead.example", "starts or ends with '-'"},
 		{"", "empty target"},
+		{"300.1.1.1", `target "300.1.1.1": not a valid IP address`},
+		{"10.0.0.256:80", `target "10.0.0.256:80": not a valid IP address`},
 	}
 	for _, tt := range tests {
 		_, err := ParseTarget(tt.in)

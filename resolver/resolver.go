@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/varde/varde"
 )
 
 // Config configures a Resolver. The zero value uses the system resolver and /etc/resolv.conf.
@@ -167,7 +169,8 @@ func New(cfg Config) (*Resolver, error) {
 
 // readResolvConf returns the nameserver lines of a resolv.conf as ip:53.
 func readResolvConf(path string) ([]string, error) {
-	f, err := os.Open(path)
+	// resolv.conf is a few lines; 1 MiB is generous.
+	f, err := varde.OpenFile(path, varde.Limit{What: "a resolv.conf", Bytes: 1 << 20})
 	if err != nil {
 		return nil, fmt.Errorf("resolver config: %w", err)
 	}

@@ -8,11 +8,12 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/varde/varde"
 )
 
 // DataCategory is the kind of personal data a store holds.
@@ -89,7 +90,7 @@ type Inventory struct {
 
 // LoadInventory reads and validates an inventory file.
 func LoadInventory(path string) (*Inventory, error) {
-	b, err := os.ReadFile(path)
+	b, err := varde.ReadFile(path, inventoryLimit)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
@@ -344,6 +345,10 @@ func oneHost(s string) (string, error) {
 	s = strings.TrimSuffix(strings.ToLower(s), ".")
 	if len(s) > 253 {
 		return "", fmt.Errorf("host %q: longer than 253 characters", s)
+	}
+	// 300.1.1.1 is a mistyped address, not a name to look up: no top-level domain is all digits.
+	if last := s[strings.LastIndexByte(s, '.')+1:]; last != "" && strings.Trim(last, "0123456789") == "" {
+		return "", fmt.Errorf("host %q: not a valid IP address, and a name cannot end in an all-digit label", s)
 	}
 	for label := range strings.SplitSeq(s, ".") {
 		if label == "" || len(label) > 63 {

@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/varde/varde"
 	"github.com/varde/varde/reports/sign"
 )
 
@@ -79,7 +79,7 @@ func keyPassword(e *env, file string) ([]byte, error) {
 	if file == "" {
 		return []byte(e.getenv("VARDE_KEY_PASSWORD")), nil
 	}
-	b, err := os.ReadFile(file)
+	b, err := varde.ReadFile(file, varde.Limit{What: "a password file", Bytes: 64 << 10})
 	if err != nil {
 		return nil, fmt.Errorf("password file: %w", err)
 	}

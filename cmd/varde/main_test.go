@@ -116,6 +116,18 @@ func TestBadInputIsOneLine(t *testing.T) {
 		{"unmigrated", url, []string{"verify", "--audit", "1"}, "run `varde db migrate`"},
 		{"no audit flag", url, []string{"verify"}, "--audit"},
 		{"unknown command", url, []string{"frobnicate"}, "unknown command"},
+		// Hostile input (issue 12): refused on one line naming the input and what is wrong, before any
+		// evidence is stored.
+		{"bad audit ID", url, []string{"verify", "--audit", "abc"}, `--audit "abc": want a whole number`},
+		{"inventory device", url, []string{"residency", "--inventory", "/dev/zero"}, "/dev/zero: not a regular file"},
+		{"geoip device", url, []string{"residency", "--inventory", "../../audit/residency/testdata/sample-inventory.yaml", "--geoip-db", "/dev/zero"},
+			"geoip database /dev/zero: not a regular file"},
+		{"config device", url, []string{"audit", "run", "--config", "/dev/zero"}, "audit config: /dev/zero: not a regular file"},
+		{"snapshot device", url, []string{"guest", "check", "--snapshot", "/dev/zero"}, "snapshot /dev/zero: not a regular file"},
+		{"pdf device", url, []string{"report", "verify", "/dev/zero"}, "/dev/zero: not a regular file"},
+		{"probe count", url, []string{"probe", "--count", "2000000000", "127.0.0.1"}, "over the limit of 86400"},
+		{"probe interval 0", url, []string{"probe", "--interval", "0", "127.0.0.1"}, "--interval 0s: must be positive"},
+		{"dotted quad", url, []string{"probe", "300.1.1.1"}, "not a valid IP address"},
 	}
 	for _, tc := range cases {
 		_, _, err := runT(t, tc.url, tc.args...)

@@ -14,8 +14,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/varde/varde"
 	"github.com/varde/varde/probes"
 )
+
+// targetsLimit bounds a --targets file: MaxTargets lines of a long host name and port.
+var targetsLimit = varde.Limit{What: "a targets file", Bytes: 32 << 20}
 
 // cmdProbe measures ICMP echo and TCP handshake latency to targets and prints a summary or JSON lines.
 func cmdProbe(ctx context.Context, e *env, args []string) error {
@@ -73,11 +77,15 @@ func cmdProbe(ctx context.Context, e *env, args []string) error {
 	if *tcpCount < 0 {
 		return usagef("probe: --tcp-count %d: must not be negative", *tcpCount)
 	}
-	if *interval < 0 {
-		return usagef("probe: --interval %v: must not be negative", *interval)
+	// Zero is refused rather than taken as the default: a flag given is a flag meant.
+	if *interval <= 0 {
+		return usagef("probe: --interval %v: must be positive", *interval)
 	}
-	if *timeout < 0 {
-		return usagef("probe: --timeout %v: must not be negative", *timeout)
+	if *timeout <= 0 {
+		return usagef("probe: --timeout %v: must be positive", *timeout)
+	}
+	if *tcpCount > probes.MaxCount {
+		return usagef("probe: --tcp-count %d: over the limit of %d samples per target", *tcpCount, probes.MaxCount)
 	}
 	if err := cfg.Validate(); err != nil {
 		return usagef("probe: %v", err)
@@ -90,13 +98,14 @@ func cmdProbe(ctx context.Context, e *env, args []string) error {
 		if name == "-" {
 			r, name = os.Stdin, "stdin"
 		} else {
-			f, err := os.Open(name)
+			f, err := varde.OpenFile(name, targetsLimit)
 			if err != nil {
 				return fmt.Errorf("probe: targets file: %w", err)
 			}
 			defer f.Close()
 			r = f
 		}
+		r = varde.LimitReader(r, name, targetsLimit)
 		ts, err := probes.ParseTargets(r, name)
 		if err != nil {
 			return fmt.Errorf("probe: %w", err)
@@ -112,6 +121,9 @@ func cmdProbe(ctx context.Context, e *env, args []string) error {
 	}
 	if len(targets) == 0 {
 		return usagef("probe: no targets (give TARGET arguments or --targets FILE)")
+	}
+	if err := probes.CheckSize(cfg, len(targets)); err != nil {
+		return usagef("probe: %v", err)
 	}
 
 	// A progress bar only for a person watching a sweep that takes a while.

@@ -41,6 +41,10 @@ func TestProbeBadInput(t *testing.T) {
 	}{
 		{[]string{"--count", "0", "127.0.0.1"}, "--count 0", true},
 		{[]string{"--interval", "-1s", "127.0.0.1"}, "--interval -1s", true},
+		{[]string{"--interval", "0", "127.0.0.1"}, "--interval 0s: must be positive", true},
+		{[]string{"--timeout", "0", "127.0.0.1"}, "--timeout 0s: must be positive", true},
+		{[]string{"--count", "2000000000", "127.0.0.1"}, "count 2000000000: over the limit of 86400 samples per target", true},
+		{[]string{"--targets", "/dev/zero"}, "/dev/zero: not a regular file", false},
 		{[]string{"--tcp", "70000", "127.0.0.1"}, "--tcp 70000: port out of range", true},
 		{[]string{"--tcp", "0", "127.0.0.1"}, "--tcp 0: port out of range", true},
 		{[]string{"127.0.0.1:99999"}, `"127.0.0.1:99999"`, true},

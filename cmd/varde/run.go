@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -111,14 +112,52 @@ func newFlagSet(e *env, name string) *flag.FlagSet {
 
 // parseFlags parses args and turns flag errors into usage errors. -h returns errHelpShown.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	// The flag package prints its error and the whole usage before returning the error; main prints the
+	// error as one line, so both are held back and the usage is shown only for -h.
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			if usage != nil {
+				usage()
+			}
 			return errHelpShown
 		}
-		return usagef("%s: %v", strings.TrimPrefix(fs.Name(), "varde "), err)
+		return usagef("%s: %v", strings.TrimPrefix(fs.Name(), "varde "), flagError(fs, err))
 	}
 	return nil
 }
 
 // errHelpShown ends a command quietly after -h printed its help.
 var errHelpShown = errors.New("help shown")
+
+var reInvalidFlag = regexp.MustCompile(`^invalid value "(.*)" for flag -([^:]+): `)
+
+// flagError rewrites the flag package's `invalid value "abc" for flag -audit: parse error` as
+// `--audit "abc": want a whole number`, saying what the flag takes.
+func flagError(fs *flag.FlagSet, err error) error {
+	m := reInvalidFlag.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	f := fs.Lookup(m[2])
+	if f == nil {
+		return err
+	}
+	want := strings.TrimPrefix(err.Error(), m[0])
+	switch fmt.Sprintf("%T", f.Value) {
+	case "*flag.intValue", "*flag.int64Value", "*flag.uintValue", "*flag.uint64Value":
+		want = "want a whole number"
+	case "*flag.float64Value":
+		want = "want a number"
+	case "*flag.durationValue":
+		want = "want a duration such as 500ms or 2s"
+	case "*flag.boolValue":
+		want = "want true or false"
+	}
+	return fmt.Errorf("--%s %q: %s", m[2], m[1], want)
+}

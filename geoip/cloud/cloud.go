@@ -12,10 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/varde/varde"
 )
 
 // Providers.
@@ -164,6 +165,9 @@ func (r *Ranges) add(p netip.Prefix, region, service string, src int) {
 	sort.Strings(e.services)
 }
 
+// rangesLimit is several times the largest published file (Azure's service tags, about 10 MiB).
+var rangesLimit = varde.Limit{What: "a cloud ranges file", Bytes: 64 << 20}
+
 // fileError names the file and, when the offending text can be found, its line.
 func fileError(path string, data []byte, needle string, format string, a ...any) error {
 	msg := fmt.Sprintf(format, a...)
@@ -176,10 +180,15 @@ func fileError(path string, data []byte, needle string, format string, a ...any)
 }
 
 func (r *Ranges) load(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := varde.ReadFile(path, rangesLimit)
 	if err != nil {
-		return fmt.Errorf("cloud ranges %s: %w", path, err)
+		return fmt.Errorf("cloud ranges %w", err) // the error starts with path
 	}
+	return r.parse(path, data)
+}
+
+// parse adds the ranges file data, read from path (named in errors).
+func (r *Ranges) parse(path string, data []byte) error {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(data, &probe); err != nil {
 		var se *json.SyntaxError
@@ -193,6 +202,7 @@ func (r *Ranges) load(path string) error {
 	src := Source{Path: path, SHA256: hex.EncodeToString(sum[:])}
 	idx := len(r.sources)
 	var n int
+	var err error
 	switch {
 	case probe["values"] != nil && probe["changeNumber"] != nil:
 		src.Provider = ProviderAzure

@@ -8,7 +8,12 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/varde/varde"
 )
+
+// fileLimit bounds each file read, includes too; real ones are a few KiB.
+var fileLimit = varde.Limit{What: "a MySQL option file", Bytes: 8 << 20}
 
 // Option is one "key = value" line. Key is normalised: dashes become underscores, as the server does.
 type Option struct {
@@ -85,7 +90,7 @@ type parser struct {
 func rooted(name string) string { return "/" + strings.TrimPrefix(name, "/") }
 
 func (p *parser) file(name string, depth int) error {
-	data, err := fs.ReadFile(p.fsys, name)
+	data, err := varde.ReadFSFile(p.fsys, name, fileLimit)
 	if err != nil {
 		return fmt.Errorf("option file %s: %w", rooted(name), err)
 	}

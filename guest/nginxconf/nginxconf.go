@@ -9,7 +9,12 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/varde/varde"
 )
+
+// fileLimit bounds each file read, includes too; real ones are a few KiB.
+var fileLimit = varde.Limit{What: "an nginx config file", Bytes: 8 << 20}
 
 // Directive is one nginx directive with its arguments and, for block directives, its children.
 type Directive struct {
@@ -75,7 +80,7 @@ type parser struct {
 func rooted(name string) string { return "/" + strings.TrimPrefix(name, "/") }
 
 func (p *parser) parseFile(name string, depth int) ([]*Directive, error) {
-	data, err := fs.ReadFile(p.fsys, name)
+	data, err := varde.ReadFSFile(p.fsys, name, fileLimit)
 	if err != nil {
 		return nil, fmt.Errorf("nginx config %s: %w", rooted(name), err)
 	}

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/varde/varde"
 )
 
 // Signer is the key material a report is signed with.
@@ -79,7 +81,7 @@ func Load(path, keyPath string, password []byte) (*Signer, error) {
 // LoadPEM reads the signing certificate (followed by its chain, if any) from certPath and the
 // private key from keyPath: PKCS#8 (encrypted with password when given), PKCS#1 or SEC1.
 func LoadPEM(certPath, keyPath string, password []byte) (*Signer, error) {
-	certPEM, err := os.ReadFile(certPath)
+	certPEM, err := varde.ReadFile(certPath, keyFileLimit)
 	if err != nil {
 		return nil, fmt.Errorf("certificate file: %w", err)
 	}
@@ -103,7 +105,7 @@ func LoadPEM(certPath, keyPath string, password []byte) (*Signer, error) {
 	if len(certs) == 0 {
 		return nil, fmt.Errorf("%s: no PEM CERTIFICATE block found", certPath)
 	}
-	keyPEM, err := os.ReadFile(keyPath)
+	keyPEM, err := varde.ReadFile(keyPath, keyFileLimit)
 	if err != nil {
 		return nil, fmt.Errorf("private key file: %w", err)
 	}
@@ -159,7 +161,7 @@ func parsePEMKey(data, password []byte) (crypto.Signer, error) {
 
 // LoadPKCS12 reads key, certificate and chain from a PKCS#12 file.
 func LoadPKCS12(path string, password string) (*Signer, error) {
-	data, err := os.ReadFile(path)
+	data, err := varde.ReadFile(path, keyFileLimit)
 	if err != nil {
 		return nil, fmt.Errorf("PKCS#12 file: %w", err)
 	}
@@ -183,7 +185,7 @@ func LoadPKCS12(path string, password string) (*Signer, error) {
 
 // LoadCertPool reads every PEM certificate in path into a pool of trusted roots.
 func LoadCertPool(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
+	data, err := varde.ReadFile(path, caFileLimit)
 	if err != nil {
 		return nil, fmt.Errorf("CA file: %w", err)
 	}

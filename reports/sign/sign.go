@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/varde/varde"
 )
 
 // Options are the per-signature settings.
@@ -202,7 +204,7 @@ func Sign(ctx context.Context, pdf []byte, s *Signer, opts Options) ([]byte, err
 // SignFile signs the PDF at in and writes the result to out (which may be in) through a
 // temporary file in out's directory that is renamed into place, so no partial PDF is left.
 func SignFile(ctx context.Context, in, out string, s *Signer, opts Options) error {
-	pdf, err := os.ReadFile(in)
+	pdf, err := varde.ReadFile(in, PDFLimit)
 	if err != nil {
 		return fmt.Errorf("sign: read input: %w", err)
 	}

@@ -33,7 +33,7 @@ var fixedNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 func clock() time.Time { return fixedNow }
 
 // testPDF makes a small two-page report with Norwegian text in an embedded UTF-8 font.
-func testPDF(t *testing.T) []byte {
+func testPDF(t testing.TB) []byte {
 	t.Helper()
 	p := fpdf.New("P", "mm", "A4", "")
 	p.SetCreationDate(fixedNow)
@@ -76,7 +76,7 @@ type keys struct {
 	roots  *x509.CertPool
 }
 
-func newKeys(t *testing.T, cfg KeysConfig) keys {
+func newKeys(t testing.TB, cfg KeysConfig) keys {
 	t.Helper()
 	dir := t.TempDir()
 	// Documents are signed at the pinned clock, and Verify checks the chain at that time; pdfsig with an NSS

@@ -10,13 +10,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"time"
 
 	"github.com/digitorus/timestamp"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/pkcs7"
+
+	"github.com/varde/varde"
 )
 
 // Result is what Verify found about a report's last signature.
@@ -81,6 +82,10 @@ func Verify(pdf []byte, roots *x509.CertPool) (Result, error) {
 	if pdf[br[1]] != '<' || pdf[br[2]-1] != '>' {
 		return r, fmt.Errorf("/ByteRange %v gap is not the /Contents hex string", br)
 	}
+	// The /ByteRange must itself be signed: one outside the signed bytes could be rewritten freely.
+	if !(loc[1] <= br[1] || loc[0] >= br[2] && loc[1] <= br[2]+br[3]) {
+		return r, fmt.Errorf("/ByteRange %v at offset %d is not inside the bytes it says are signed", br, loc[0])
+	}
 	r.SignedLength = int64(br[2] + br[3])
 	r.ModifiedAfterSigning = r.SignedLength < r.FileLength
 	r.CoversWholeFile = !r.ModifiedAfterSigning
@@ -94,7 +99,8 @@ func Verify(pdf []byte, roots *x509.CertPool) (Result, error) {
 	// The signature dictionary around the ByteRange holds /M.
 	dictStart := bytes.LastIndex(pdf[:loc[0]], []byte(" obj"))
 	dictEnd := bytes.Index(pdf[loc[1]:], []byte("endobj"))
-	if dictStart >= 0 && dictEnd >= 0 {
+	// Only when the /Contents gap lies inside that dictionary: a changed file may put them anywhere.
+	if dictStart >= 0 && dictEnd >= 0 && dictStart <= br[1] && br[2] <= loc[1]+dictEnd {
 		dict := append(append([]byte(nil), pdf[dictStart:br[1]]...), pdf[br[2]:loc[1]+dictEnd]...)
 		if m := reM.FindSubmatch(dict); m != nil {
 			if t, err := parsePDFDate(string(m[1])); err == nil {
@@ -197,7 +203,7 @@ func VerifyFile(ctx context.Context, path string, roots *x509.CertPool) (Result,
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
-	pdf, err := os.ReadFile(path)
+	pdf, err := varde.ReadFile(path, PDFLimit)
 	if err != nil {
 		return Result{}, fmt.Errorf("verify: %w", err)
 	}
