@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
 	"software.sslmate.com/src/go-pkcs12"
 )
 
@@ -362,4 +363,44 @@ func NewLeaf(ca *x509.Certificate, caKey crypto.Signer, cfg KeysConfig) (*Signer
 		return nil, err
 	}
 	return NewSigner(cert, key, []*x509.Certificate{ca})
+}
+
+// AddCertsFromFile adds every PEM certificate in path to pool.
+func AddCertsFromFile(pool *x509.CertPool, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("CA file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return fmt.Errorf("%s: no PEM certificate found", path)
+	}
+	return nil
+}
+
+// LoadCRL reads a CRL in DER or PEM.
+func LoadCRL(path string) (*x509.RevocationList, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("CRL file: %w", err)
+	}
+	if b, _ := pem.Decode(data); b != nil {
+		data = b.Bytes
+	}
+	crl, err := x509.ParseRevocationList(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return crl, nil
+}
+
+// LoadOCSP reads a DER OCSP response; it is checked against each certificate when verifying.
+func LoadOCSP(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("OCSP response file: %w", err)
+	}
+	if _, err := ocsp.ParseResponse(data, nil); err != nil {
+		return nil, fmt.Errorf("%s: not an OCSP response: %w", path, err)
+	}
+	return data, nil
 }
