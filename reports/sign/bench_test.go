@@ -1,9 +1,9 @@
 package sign
 
 import (
-	"crypto/x509"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"os/exec"

@@ -205,6 +205,8 @@ type KeysConfig struct {
 	Validity time.Duration
 	// CRLURL, when set, is put into the signing certificate as its CRL distribution point.
 	CRLURL string
+	// OCSPURL, when set, is put into the signing certificate's authority information access.
+	OCSPURL string
 	// RSA makes RSA 3072 keys instead of ECDSA P-256.
 	RSA bool
 }
@@ -353,6 +355,9 @@ func NewLeaf(ca *x509.Certificate, caKey crypto.Signer, cfg KeysConfig) (*Signer
 	}
 	if cfg.CRLURL != "" {
 		tmpl.CRLDistributionPoints = []string{cfg.CRLURL}
+	}
+	if cfg.OCSPURL != "" {
+		tmpl.OCSPServer = []string{cfg.OCSPURL}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
 	if err != nil {

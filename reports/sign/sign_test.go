@@ -237,6 +237,12 @@ func TestTamperedReportFails(t *testing.T) {
 // tsaServer is an RFC 3161 time-stamp authority in the test process.
 func tsaServer(t *testing.T) (*httptest.Server, *x509.Certificate) {
 	t.Helper()
+	return tsaServerAt(t, fixedNow.Add(time.Second))
+}
+
+// tsaServerAt is a TSA whose tokens say stamped.
+func tsaServerAt(t *testing.T, stamped time.Time) (*httptest.Server, *x509.Certificate) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +280,7 @@ func tsaServer(t *testing.T) (*httptest.Server, *x509.Certificate) {
 		ts := timestamp.Timestamp{
 			HashAlgorithm:     req.HashAlgorithm,
 			HashedMessage:     req.HashedMessage,
-			Time:              fixedNow.Add(time.Second),
+			Time:              stamped,
 			Nonce:             req.Nonce,
 			Policy:            asn1.ObjectIdentifier{1, 2, 3, 4, 1},
 			Ordering:          false,

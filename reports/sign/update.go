@@ -134,8 +134,8 @@ func appendSigField(pdf []byte, sig sigField) (*placeholder, error) {
 		newCatalog = withEntry(newCatalog, "/Version /1.7")
 	}
 	name := sig.fieldName
-	if n := bytes.Count(pdf, []byte("/FT /Sig")); n > 0 {
-		name = fmt.Sprintf("%s-%d", name, n+1)
+	for n := 2; bytes.Contains(pdf, []byte("/T "+pdfString(name)+" ")); n++ {
+		name = fmt.Sprintf("%s-%d", sig.fieldName, n)
 	}
 
 	u.begin(sigRef)
