@@ -34,7 +34,7 @@ var fixedNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 func clock() time.Time { return fixedNow }
 
 // testPDF makes a small two-page report with Norwegian text in an embedded UTF-8 font.
-func testPDF(t *testing.T) []byte {
+func testPDF(t testing.TB) []byte {
 	t.Helper()
 	p := fpdf.New("P", "mm", "A4", "")
 	p.SetCreationDate(fixedNow)
