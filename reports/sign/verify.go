@@ -163,6 +163,8 @@ type TimestampReport struct {
 	TSA         string          `json:"tsa,omitempty"`
 	TrustAnchor string          `json:"trust_anchor,omitempty"`
 	Problem     string          `json:"problem,omitempty"`
+
+	chain []*x509.Certificate
 }
 
 func (s *SignatureReport) fail(format string, a ...any) {
@@ -493,6 +495,7 @@ func checkToken(token []byte, imprint func(crypto.Hash) []byte, cfg VerifyConfig
 		return tr
 	}
 	tr.Status = TimestampTrusted
+	tr.chain = chains[0]
 	tr.TrustAnchor = chains[0][len(chains[0])-1].Subject.String()
 	return tr
 }
@@ -533,7 +536,7 @@ func checkDocTimestamp(s *SignatureReport, der, signed []byte, cfg VerifyConfig,
 	s.TrustAnchor = tr.TrustAnchor
 	s.ProvenTime = tr.Time
 	s.ValidatedAt = now
-	s.Revocation = RevocationGood
+	s.Revocation, s.RevocationSource, _ = revocation(tr.chain, now, cfg, nil)
 }
 
 // checkTrust validates the signer chain at the proven time (else now), with revocation data
