@@ -213,12 +213,12 @@ func child(ctx context.Context, o options, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		res, err := sign.Verify(pdf, roots)
+		res, err := sign.Verify(pdf, sign.VerifyConfig{Roots: roots, Now: now})
 		if err != nil {
 			return err
 		}
 		if !res.Valid() {
-			return fmt.Errorf("signed report does not verify: %v", res.Errors)
+			return fmt.Errorf("signed report does not verify: %v %v", res.Problems, res.Signatures[0].Problems)
 		}
 	}
 	return os.WriteFile(o.out, pdf, 0o600)

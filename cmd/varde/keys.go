@@ -29,6 +29,9 @@ func cmdKeysInit(ctx context.Context, e *env, args []string) error {
 	org := fs.String("org", "varde", "organisation named in the CA and signer certificates")
 	useRSA := fs.Bool("rsa", false, "make RSA 3072 keys instead of ECDSA P-256")
 	crlURL := fs.String("crl-url", "", "CRL distribution point to put in the signer certificate")
+	ocspURL := fs.String("ocsp-url", "", "OCSP responder URL to put in the signer certificate")
+	caDir := fs.String("ca-dir", "", "directory for the CA private key (default: DIR-ca); keep it off the signing host")
+	passEnv := fs.String("ca-passphrase-env", "VARDE_CA_KEY_PASSPHRASE", "environment variable whose value, when set, encrypts the CA key")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -36,14 +39,30 @@ func cmdKeysInit(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("keys init: want exactly one DIR argument")
 	}
-	s, err := sign.InitKeys(ctx, pos[0], sign.KeysConfig{Organization: *org, RSA: *useRSA, CRLURL: *crlURL})
+	dir := pos[0]
+	if *caDir == "" {
+		*caDir = filepath.Clean(dir) + "-ca"
+	}
+	cfg := sign.KeysConfig{Organization: *org, RSA: *useRSA, CRLURL: *crlURL, OCSPURL: *ocspURL, CADir: *caDir,
+		CAKeyPassword: []byte(e.getenv(*passEnv))}
+	s, err := sign.InitKeys(ctx, dir, cfg)
 	if err != nil {
 		return fmt.Errorf("keys init: %w", err)
 	}
-	for _, n := range []string{sign.CAFile, sign.CAKeyFile, sign.SignerFile, sign.SignerKeyFile} {
-		fmt.Fprintf(e.stdout, "wrote %s\n", filepath.Join(pos[0], n))
+	w := e.stdout
+	for _, p := range []string{filepath.Join(dir, sign.CAFile), filepath.Join(dir, sign.SignerFile), filepath.Join(dir, sign.SignerKeyFile)} {
+		fmt.Fprintf(w, "wrote %s\n", p)
 	}
-	fmt.Fprintf(e.stdout, "signer %s\nsha256 %s\n", s.Cert.Subject, s.Fingerprint)
+	enc := "UNENCRYPTED (set $" + *passEnv + " to encrypt it)"
+	if len(cfg.CAKeyPassword) > 0 {
+		enc = "encrypted with $" + *passEnv
+	}
+	fmt.Fprintf(w, "wrote %s, %s: move it off this host; it can issue signing certificates\n", filepath.Join(*caDir, sign.CAKeyFile), enc)
+	fmt.Fprintf(w, "signer %s\nsha256 %s\n", s.Cert.Subject, s.Fingerprint)
+	fmt.Fprintf(w, "verifiers trust %s: varde report verify FILE --ca %s\n", filepath.Join(dir, sign.CAFile), filepath.Join(dir, sign.CAFile))
+	fmt.Fprintf(w, "This CA is for demos and internal use. To sign with an enterprise CA or a qualified provider instead,\n"+
+		"skip keys init and give the certificate: a PKCS#12 file (signing.cert: FILE.p12, password from the env var\n"+
+		"named in signing.password_env) or a PEM certificate with its chain plus a PEM key; check it with varde keys show.\n")
 	return nil
 }
 

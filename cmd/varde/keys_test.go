@@ -15,9 +15,11 @@ func TestKeysInitAndShow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp := out[strings.Index(out, "sha256 ")+7:]
-	fp = strings.TrimSpace(fp)
-	for _, n := range []string{"ca.pem", "ca-key.pem", "signer.pem", "signer-key.pem"} {
+	fp, _, _ := strings.Cut(out[strings.Index(out, "sha256 ")+7:], "\n")
+	if !strings.Contains(out, "ca-key.pem, UNENCRYPTED") || !strings.Contains(out, "PKCS#12") {
+		t.Fatalf("keys init output:\n%s", out)
+	}
+	for _, n := range []string{"ca.pem", "../keys-ca/ca-key.pem", "signer.pem", "signer-key.pem"} {
 		fi, err := os.Stat(filepath.Join(dir, n))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v %v", n, err, fi)

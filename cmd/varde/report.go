@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +20,7 @@ import (
 // reportCommands are the words after "varde report".
 var reportCommands = map[string]func(ctx context.Context, e *env, args []string) error{
 	"verify":   cmdReportVerify,
+	"extend":   cmdReportExtend,
 	"sign":     cmdReportSign,
 	"generate": cmdReportGenerate,
 }
@@ -36,9 +40,48 @@ func cmdReport(ctx context.Context, e *env, args []string) error {
 // errNotValid is returned (exit 1) after the findings were printed.
 var errNotValid = errors.New("signature not valid")
 
+// pathList is a repeatable flag.
+type pathList []string
+
+func (p *pathList) String() string     { return strings.Join(*p, ",") }
+func (p *pathList) Set(v string) error { *p = append(*p, v); return nil }
+
+// loadPool reads every PEM certificate in files and in dir's *.pem, *.crt and *.cer files; nil
+// when none were named, so verification trusts nothing.
+func loadPool(files []string, dir string) (*x509.CertPool, []string, error) {
+	if dir != "" {
+		for _, pat := range []string{"*.pem", "*.crt", "*.cer"} {
+			m, err := filepath.Glob(filepath.Join(dir, pat))
+			if err != nil {
+				return nil, nil, err
+			}
+			files = append(files, m...)
+		}
+		if len(files) == 0 {
+			return nil, nil, fmt.Errorf("trust directory %s holds no .pem, .crt or .cer file", dir)
+		}
+	}
+	if len(files) == 0 {
+		return nil, nil, nil
+	}
+	pool := x509.NewCertPool()
+	for _, f := range files {
+		if err := sign.AddCertsFromFile(pool, f); err != nil {
+			return nil, nil, err
+		}
+	}
+	return pool, files, nil
+}
+
 func cmdReportVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "report verify")
-	caPath := fs.String("ca", "", "PEM file of the CA the signer must chain to (default: trust not checked)")
+	var cas, tsaCAs, crls, ocsps pathList
+	fs.Var(&cas, "ca", "PEM file of a trust anchor for signers (repeatable); without one, nothing is trusted")
+	trustDir := fs.String("trust-dir", "", "directory of trust anchor certificates (*.pem, *.crt, *.cer) for signers")
+	fs.Var(&tsaCAs, "tsa-ca", "PEM file of a trust anchor for time-stamp authorities (repeatable)")
+	fs.Var(&crls, "crl", "CRL file (DER or PEM) to check revocation with, beside the file's DSS (repeatable)")
+	fs.Var(&ocsps, "ocsp", "OCSP response file (DER) to check revocation with (repeatable)")
+	asJSON := fs.Bool("json", false, "print the validation report as JSON")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -46,53 +89,148 @@ func cmdReportVerify(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("report verify: want exactly one FILE.pdf argument")
 	}
-	var pool *x509.CertPool
-	if *caPath != "" {
-		p, err := sign.LoadCertPool(*caPath)
+	cfg := sign.VerifyConfig{}
+	if cfg.Roots, _, err = loadPool(cas, *trustDir); err != nil {
+		return fmt.Errorf("report verify: %w", err)
+	}
+	if cfg.TSARoots, _, err = loadPool(tsaCAs, ""); err != nil {
+		return fmt.Errorf("report verify: %w", err)
+	}
+	for _, p := range crls {
+		c, err := sign.LoadCRL(p)
 		if err != nil {
 			return fmt.Errorf("report verify: %w", err)
 		}
-		pool = p
+		cfg.CRLs = append(cfg.CRLs, c)
 	}
-	r, err := sign.VerifyFile(ctx, pos[0], pool)
+	for _, p := range ocsps {
+		b, err := sign.LoadOCSP(p)
+		if err != nil {
+			return fmt.Errorf("report verify: %w", err)
+		}
+		cfg.OCSPs = append(cfg.OCSPs, b)
+	}
+	r, err := sign.VerifyFile(ctx, pos[0], cfg)
 	if err != nil {
 		return fmt.Errorf("report verify: %w", err)
 	}
 	w := e.stdout
-	fmt.Fprintf(w, "file:          %s\n", pos[0])
-	fmt.Fprintf(w, "signer:        %s\n", r.SignerSubject)
-	fmt.Fprintf(w, "sha256:        %s\n", r.Fingerprint)
-	if !r.SigningTime.IsZero() {
-		fmt.Fprintf(w, "signing time:  %s (claimed by the signer)\n", r.SigningTime.UTC().Format(time.RFC3339))
-	}
-	if r.TimestampPresent {
-		fmt.Fprintf(w, "time-stamp:    %s\n", r.TimestampTime.UTC().Format(time.RFC3339))
+	if *asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
 	} else {
-		fmt.Fprintf(w, "time-stamp:    none\n")
-	}
-	fmt.Fprintf(w, "signed bytes:  %d of %d\n", r.SignedLength, r.FileLength)
-	fmt.Fprintf(w, "whole file:    %s\n", yesNo(r.CoversWholeFile))
-	fmt.Fprintf(w, "digest:        %s\n", okBad(r.DigestValid))
-	fmt.Fprintf(w, "signature:     %s\n", okBad(r.SignatureValid))
-	switch {
-	case !r.ChainChecked:
-		fmt.Fprintf(w, "trust:         not checked (no --ca)\n")
-	case r.ChainTrusted:
-		fmt.Fprintf(w, "trust:         chains to %s\n", *caPath)
-	default:
-		fmt.Fprintf(w, "trust:         does not chain to %s\n", *caPath)
+		printReport(w, r)
 	}
 	if r.Valid() {
-		fmt.Fprintf(w, "result:        valid\n")
 		return nil
 	}
-	for _, msg := range r.Errors {
-		fmt.Fprintf(w, "problem:       %s\n", msg)
+	var problems []string
+	problems = append(problems, r.Problems...)
+	for _, s := range r.Signatures {
+		if s.Status != sign.StatusValid {
+			problems = append(problems, fmt.Sprintf("%s %s: %s: %s", s.Kind, s.Field, s.Status, strings.Join(s.Problems, "; ")))
+		}
 	}
-	if r.ModifiedAfterSigning {
-		return fmt.Errorf("report verify: %s: modified after signing (%d bytes appended)", pos[0], r.FileLength-r.SignedLength)
+	return fmt.Errorf("report verify: %s: %w: %s", pos[0], errNotValid, strings.Join(problems, "; "))
+}
+
+func printReport(w io.Writer, r *sign.Report) {
+	fmt.Fprintf(w, "file:          %s (%d bytes, %d revisions)\n", r.File, r.FileLength, len(r.Revisions))
+	for _, rv := range r.Revisions {
+		if rv.Adds != "" {
+			fmt.Fprintf(w, "revision %d:    adds %s\n", rv.Number, rv.Adds)
+		}
 	}
-	return fmt.Errorf("report verify: %s: %w: %s", pos[0], errNotValid, strings.Join(r.Errors, "; "))
+	for i, s := range r.Signatures {
+		fmt.Fprintf(w, "[%d] %s %q covers revision %d (%d bytes)\n", i+1, s.Kind, s.Field, s.Revision, s.SignedLength)
+		fmt.Fprintf(w, "  status:      %s\n", s.Status)
+		if s.Kind == sign.KindSignature {
+			fmt.Fprintf(w, "  level:       %s\n", s.Level)
+			if s.MissingForNext != "" {
+				fmt.Fprintf(w, "  next level:  needs %s\n", s.MissingForNext)
+			}
+		}
+		fmt.Fprintf(w, "  signer:      %s\n", s.Signer)
+		if s.Fingerprint != "" {
+			fmt.Fprintf(w, "  sha256:      %s\n", s.Fingerprint)
+		}
+		if s.TrustAnchor != "" {
+			fmt.Fprintf(w, "  anchor:      %s\n", s.TrustAnchor)
+		}
+		if s.ClaimedTime != nil {
+			fmt.Fprintf(w, "  claimed:     %s (written by the signer, not proof)\n", s.ClaimedTime.UTC().Format(time.RFC3339))
+		}
+		if s.ProvenTime != nil {
+			fmt.Fprintf(w, "  proven time: %s\n", s.ProvenTime.UTC().Format(time.RFC3339))
+		}
+		if s.Timestamp != nil && s.Kind == sign.KindSignature {
+			fmt.Fprintf(w, "  time-stamp:  %s %s\n", s.Timestamp.Status, s.Timestamp.Problem)
+		}
+		fmt.Fprintf(w, "  digest:      %s\n", okBad(s.DigestValid))
+		fmt.Fprintf(w, "  signature:   %s\n", okBad(s.SignatureValid))
+		fmt.Fprintf(w, "  revocation:  %s %s\n", s.Revocation, s.RevocationSource)
+		for _, p := range s.Problems {
+			fmt.Fprintf(w, "  problem:     %s\n", p)
+		}
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(w, "problem:       %s\n", p)
+	}
+	if r.Valid() {
+		fmt.Fprintf(w, "result:        valid, %s\n", r.Level())
+	} else {
+		fmt.Fprintf(w, "result:        NOT valid\n")
+	}
+}
+
+// cmdReportExtend raises a signed report to B-LT (DSS) and/or B-LTA (document time-stamp).
+func cmdReportExtend(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "report extend")
+	out := fs.String("o", "", "PDF to write (default: replace the input)")
+	lt := fs.Bool("lt", false, "add a DSS with certificates and CRLs/OCSP responses (PAdES B-LT)")
+	lta := fs.Bool("lta", false, "add a document time-stamp (PAdES B-LTA); needs --tsa")
+	tsa := fs.String("tsa", "", "RFC 3161 time-stamp authority URL for --lta")
+	var crls, ocsps pathList
+	fs.Var(&crls, "crl", "CRL file to add to the DSS (repeatable)")
+	fs.Var(&ocsps, "ocsp", "OCSP response file to add to the DSS (repeatable)")
+	noFetch := fs.Bool("no-fetch", false, "do not fetch CRLs/OCSP from the certificates' URLs")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("report extend: want exactly one FILE.pdf argument")
+	}
+	cfg := sign.ExtendConfig{LT: *lt, LTA: *lta, TSAURL: *tsa, NoFetch: *noFetch, Logger: e.logger}
+	for _, p := range crls {
+		c, err := sign.LoadCRL(p)
+		if err != nil {
+			return fmt.Errorf("report extend: %w", err)
+		}
+		cfg.CRLs = append(cfg.CRLs, c.Raw)
+	}
+	for _, p := range ocsps {
+		b, err := sign.LoadOCSP(p)
+		if err != nil {
+			return fmt.Errorf("report extend: %w", err)
+		}
+		cfg.OCSPs = append(cfg.OCSPs, b)
+	}
+	if err := cfg.Validate(); err != nil {
+		return usagef("report %v", err)
+	}
+	dst := *out
+	if dst == "" {
+		dst = pos[0]
+	}
+	if err := sign.ExtendFile(ctx, pos[0], dst, cfg); err != nil {
+		return fmt.Errorf("report extend: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "extended %s\n", dst)
+	return nil
 }
 
 // cmdReportSign signs an existing PDF; reports made by varde are signed as they are generated,

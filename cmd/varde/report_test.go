@@ -42,8 +42,14 @@ func TestReportSignAndVerifyCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _, err := runT(t, "", "report", "verify", signed, "--ca", filepath.Join(keys, "ca.pem"))
-	if err != nil || !strings.Contains(out, "result:        valid") || !strings.Contains(out, "whole file:    yes") {
+	if err != nil || !strings.Contains(out, "result:        valid, B-B") || !strings.Contains(out, "covers revision 2") {
 		t.Fatalf("verify good file: %v\n%s", err, out)
+	}
+	// Fail closed: without a trust anchor the intact signature is not trusted, exit 1.
+	out, _, err = runT(t, "", "report", "verify", signed)
+	if err == nil || exitCodeTo(err, &bytes.Buffer{}) != 1 || !strings.Contains(out, "signature intact, signer not trusted") ||
+		!strings.Contains(out, "no trust anchors configured") {
+		t.Fatalf("verify without --ca: %v\n%s", err, out)
 	}
 
 	pdf, _ := os.ReadFile(signed)
@@ -60,7 +66,7 @@ func TestReportSignAndVerifyCommands(t *testing.T) {
 	tampered := filepath.Join(dir, "tampered.pdf")
 	os.WriteFile(tampered, broken, 0o644)
 	out, _, err = runT(t, "", "report", "verify", tampered)
-	if err == nil || !strings.Contains(err.Error(), "digest mismatch") || !strings.Contains(out, "digest:        FAILED") {
+	if err == nil || !strings.Contains(err.Error(), "digest mismatch") || !strings.Contains(out, "digest:      FAILED") {
 		t.Fatalf("verify tampered: %v\n%s", err, out)
 	}
 
@@ -68,7 +74,7 @@ func TestReportSignAndVerifyCommands(t *testing.T) {
 	other := filepath.Join(dir, "other")
 	runT(t, "", "keys", "init", other)
 	out, _, err = runT(t, "", "report", "verify", signed, "--ca", filepath.Join(other, "ca.pem"))
-	if err == nil || !strings.Contains(out, "does not chain") {
+	if err == nil || !strings.Contains(out, "does not chain") || !strings.Contains(out, "signature intact, signer not trusted") {
 		t.Fatalf("verify with foreign CA: %v\n%s", err, out)
 	}
 }

@@ -9,4 +9,6 @@ var (
 	PDFLimit     = varde.Limit{What: "a PDF report", Bytes: 256 << 20}
 	keyFileLimit = varde.Limit{What: "a key or certificate file", Bytes: 1 << 20}
 	caFileLimit  = varde.Limit{What: "a CA certificate file", Bytes: 16 << 20}
+	// revocationLimit bounds a CRL or OCSP response file; a large CA's CRL runs to a few MiB.
+	revocationLimit = varde.Limit{What: "a CRL or OCSP response", Bytes: 64 << 20}
 )

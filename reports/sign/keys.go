@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/varde/varde"
@@ -206,8 +207,16 @@ type KeysConfig struct {
 	Validity time.Duration
 	// CRLURL, when set, is put into the signing certificate as its CRL distribution point.
 	CRLURL string
+	// OCSPURL, when set, is put into the signing certificate's authority information access.
+	OCSPURL string
 	// RSA makes RSA 3072 keys instead of ECDSA P-256.
 	RSA bool
+	// CADir is where the CA's private key goes; default the signing key directory with "-ca"
+	// appended. A host that signs reports needs the signing key, never the key that can issue
+	// more signing certificates, so the two never share a directory.
+	CADir string
+	// CAKeyPassword, when set, encrypts the CA key (PKCS#8, PBES2 AES-256).
+	CAKeyPassword []byte
 }
 
 func (c KeysConfig) withDefaults() KeysConfig {
@@ -231,24 +240,43 @@ const (
 	SignerKeyFile = "signer-key.pem"
 )
 
-// InitKeys makes a self-signed CA and a signing certificate issued by it and writes
-// ca.pem, ca-key.pem, signer.pem (signer then CA) and signer-key.pem, all 0600, into dir.
+// Validate reports settings InitKeys cannot use; dir is the signing key directory.
+func (c KeysConfig) Validate(dir string) error {
+	if c.Validity < 0 {
+		return fmt.Errorf("keys config: negative validity %s", c.Validity)
+	}
+	a, err1 := filepath.Abs(dir)
+	b, err2 := filepath.Abs(c.CADir)
+	if err1 == nil && err2 == nil && a == b {
+		return fmt.Errorf("keys config: the CA key directory %s is the signing key directory", c.CADir)
+	}
+	return nil
+}
+
+// InitKeys makes a self-signed CA and a signing certificate issued by it. It writes ca.pem,
+// signer.pem (signer then CA) and signer-key.pem into dir, and the CA's key, ca-key.pem,
+// into cfg.CADir (encrypted when cfg.CAKeyPassword is set); keys are 0600, directories 0700.
 // Existing files are not overwritten.
 func InitKeys(ctx context.Context, dir string, cfg KeysConfig) (*Signer, error) {
 	cfg = cfg.withDefaults()
-	if cfg.Validity < 0 {
-		return nil, fmt.Errorf("keys config: negative validity %s", cfg.Validity)
+	if cfg.CADir == "" {
+		cfg.CADir = filepath.Clean(dir) + "-ca"
+	}
+	if err := cfg.Validate(dir); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	for _, n := range []string{CAFile, CAKeyFile, SignerFile, SignerKeyFile} {
-		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
-			return nil, fmt.Errorf("%s already exists; refusing to overwrite keys", filepath.Join(dir, n))
+	for _, p := range []string{filepath.Join(dir, CAFile), filepath.Join(cfg.CADir, CAKeyFile), filepath.Join(dir, SignerFile), filepath.Join(dir, SignerKeyFile)} {
+		if _, err := os.Stat(p); err == nil {
+			return nil, fmt.Errorf("%s already exists; refusing to overwrite keys", p)
 		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("keys dir: %w", err)
+	for _, d := range []string{dir, cfg.CADir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("keys dir: %w", err)
+		}
 	}
 	ca, caKey, err := NewCA(cfg)
 	if err != nil {
@@ -258,7 +286,13 @@ func InitKeys(ctx context.Context, dir string, cfg KeysConfig) (*Signer, error) 
 	if err != nil {
 		return nil, err
 	}
-	caKeyDER, err := x509.MarshalPKCS8PrivateKey(caKey)
+	caKeyBlock := &pem.Block{Type: "PRIVATE KEY"}
+	if len(cfg.CAKeyPassword) > 0 {
+		caKeyBlock.Type = "ENCRYPTED PRIVATE KEY"
+		caKeyBlock.Bytes, err = encryptPKCS8(caKey, cfg.CAKeyPassword)
+	} else {
+		caKeyBlock.Bytes, err = x509.MarshalPKCS8PrivateKey(caKey)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encode CA key: %w", err)
 	}
@@ -270,16 +304,16 @@ func InitKeys(ctx context.Context, dir string, cfg KeysConfig) (*Signer, error) 
 	_ = pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: s.Cert.Raw})
 	_ = pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
 	files := []struct {
-		name string
+		path string
 		data []byte
 	}{
-		{CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})},
-		{CAKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: caKeyDER})},
-		{SignerFile, chain.Bytes()},
-		{SignerKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})},
+		{filepath.Join(dir, CAFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})},
+		{filepath.Join(cfg.CADir, CAKeyFile), pem.EncodeToMemory(caKeyBlock)},
+		{filepath.Join(dir, SignerFile), chain.Bytes()},
+		{filepath.Join(dir, SignerKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})},
 	}
 	for _, f := range files {
-		p := filepath.Join(dir, f.name)
+		p := f.path
 		if err := os.WriteFile(p, f.data, 0o600); err != nil {
 			return nil, fmt.Errorf("write %s: %w", p, err)
 		}
@@ -355,6 +389,9 @@ func NewLeaf(ca *x509.Certificate, caKey crypto.Signer, cfg KeysConfig) (*Signer
 	if cfg.CRLURL != "" {
 		tmpl.CRLDistributionPoints = []string{cfg.CRLURL}
 	}
+	if cfg.OCSPURL != "" {
+		tmpl.OCSPServer = []string{cfg.OCSPURL}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
 	if err != nil {
 		return nil, fmt.Errorf("create signer certificate: %w", err)
@@ -364,4 +401,44 @@ func NewLeaf(ca *x509.Certificate, caKey crypto.Signer, cfg KeysConfig) (*Signer
 		return nil, err
 	}
 	return NewSigner(cert, key, []*x509.Certificate{ca})
+}
+
+// AddCertsFromFile adds every PEM certificate in path to pool.
+func AddCertsFromFile(pool *x509.CertPool, path string) error {
+	data, err := varde.ReadFile(path, caFileLimit)
+	if err != nil {
+		return fmt.Errorf("CA file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return fmt.Errorf("%s: no PEM certificate found", path)
+	}
+	return nil
+}
+
+// LoadCRL reads a CRL in DER or PEM.
+func LoadCRL(path string) (*x509.RevocationList, error) {
+	data, err := varde.ReadFile(path, revocationLimit)
+	if err != nil {
+		return nil, fmt.Errorf("CRL file: %w", err)
+	}
+	if b, _ := pem.Decode(data); b != nil {
+		data = b.Bytes
+	}
+	crl, err := x509.ParseRevocationList(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return crl, nil
+}
+
+// LoadOCSP reads a DER OCSP response; it is checked against each certificate when verifying.
+func LoadOCSP(path string) ([]byte, error) {
+	data, err := varde.ReadFile(path, revocationLimit)
+	if err != nil {
+		return nil, fmt.Errorf("OCSP response file: %w", err)
+	}
+	if _, err := ocsp.ParseResponse(data, nil); err != nil {
+		return nil, fmt.Errorf("%s: not an OCSP response: %w", path, err)
+	}
+	return data, nil
 }

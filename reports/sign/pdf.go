@@ -23,6 +23,12 @@ type pdfFile struct {
 	info      string // "/Info n g R" or ""
 	id        string // "/ID [...]" or ""
 	offsets   map[int]int
+	// latest holds the objects of the newest xref section only (the last incremental update),
+	// freed the object numbers that section marks free; verification compares them with the
+	// revision before.
+	latest map[int]int
+	freed  []int
+	xrefs  int
 }
 
 var (
@@ -50,7 +56,7 @@ func parsePDF(data []byte) (*pdfFile, error) {
 	if sx <= 0 || sx >= len(data) {
 		return nil, fmt.Errorf("PDF startxref %d out of range", sx)
 	}
-	f := &pdfFile{data: data, startxref: sx, offsets: map[int]int{}}
+	f := &pdfFile{data: data, startxref: sx, offsets: map[int]int{}, latest: map[int]int{}}
 	if !bytes.HasPrefix(data[sx:], []byte("xref")) {
 		return nil, errors.New("PDF uses a cross-reference stream; only classic xref tables are supported")
 	}
@@ -62,7 +68,11 @@ func parsePDF(data []byte) (*pdfFile, error) {
 
 // readXref reads one xref section and its trailer, following /Prev for older sections.
 func (f *pdfFile) readXref(off int) error {
-	first := f.size == 0
+	first := f.xrefs == 0
+	f.xrefs++
+	if f.xrefs > 4096 {
+		return errors.New("PDF has more than 4096 xref sections (a /Prev loop?)")
+	}
 	pos := off + len("xref")
 	t := bytes.Index(f.data[pos:], []byte("trailer"))
 	if t < 0 {
@@ -77,7 +87,7 @@ func (f *pdfFile) readXref(off int) error {
 		}
 		start, err1 := atoi(fields[i])
 		count, err2 := atoi(fields[i+1])
-		if err1 != nil || err2 != nil || count < 0 || i+2+3*count > len(fields) {
+		if err1 != nil || err2 != nil || start < 0 || count < 0 || count > len(fields) || i+2+3*count > len(fields) {
 			return fmt.Errorf("PDF xref subsection header %q %q is malformed", fields[i], fields[i+1])
 		}
 		i += 2
@@ -88,6 +98,12 @@ func (f *pdfFile) readXref(off int) error {
 			}
 			if _, seen := f.offsets[start+k]; !seen && string(fields[i+2]) == "n" {
 				f.offsets[start+k] = o
+				if first {
+					f.latest[start+k] = o
+				}
+			}
+			if first && string(fields[i+2]) == "f" && start+k != 0 {
+				f.freed = append(f.freed, start+k)
 			}
 			i += 3
 		}
@@ -114,7 +130,7 @@ func (f *pdfFile) readXref(off int) error {
 	}
 	if p := regexp.MustCompile(`/Prev\s+(\d+)`).FindSubmatch(trailer); p != nil {
 		prev, _ := strconv.Atoi(string(p[1]))
-		if prev <= 0 || prev >= len(f.data) || prev == off || !bytes.HasPrefix(f.data[prev:], []byte("xref")) {
+		if prev <= 0 || prev >= off || !bytes.HasPrefix(f.data[prev:], []byte("xref")) {
 			return fmt.Errorf("PDF trailer /Prev %d is not an xref table", prev)
 		}
 		return f.readXref(prev)

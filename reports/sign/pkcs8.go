@@ -1,9 +1,11 @@
 package sign
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/pbkdf2"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
@@ -119,4 +121,44 @@ func decryptPKCS8(der, password []byte) (any, error) {
 		return nil, errors.New("wrong password")
 	}
 	return k, nil
+}
+
+// encryptPKCS8 writes key as encrypted PKCS#8 (PBES2, PBKDF2-HMAC-SHA256 with 600,000
+// iterations, AES-256-CBC), which `openssl pkey` and decryptPKCS8 read.
+func encryptPKCS8(key any, password []byte) ([]byte, error) {
+	plain, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	salt, iv := make([]byte, 16), make([]byte, aes.BlockSize)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(iv); err != nil {
+		return nil, err
+	}
+	const iterations = 600_000
+	k, err := pbkdf2.Key(sha256.New, string(password), salt, iterations, 32)
+	if err != nil {
+		return nil, err
+	}
+	pad := aes.BlockSize - len(plain)%aes.BlockSize
+	plain = append(plain, bytes.Repeat([]byte{byte(pad)}, pad)...)
+	block, _ := aes.NewCipher(k)
+	ct := make([]byte, len(plain))
+	cipher.NewCBCEncrypter(block, iv).CryptBlocks(ct, plain)
+	kdfParams, err := asn1.Marshal(pbkdf2Params{Salt: salt, Iterations: iterations, KeyLen: 32,
+		PRF: pkix.AlgorithmIdentifier{Algorithm: oidHMACSHA256, Parameters: asn1NULL}})
+	if err != nil {
+		return nil, err
+	}
+	ivDER, _ := asn1.Marshal(iv)
+	params, err := asn1.Marshal(pbes2Params{
+		KDF: pkix.AlgorithmIdentifier{Algorithm: oidPBKDF2, Parameters: asn1.RawValue{FullBytes: kdfParams}},
+		Enc: pkix.AlgorithmIdentifier{Algorithm: oidAES256CBC, Parameters: asn1.RawValue{FullBytes: ivDER}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return asn1.Marshal(encryptedPKCS8{Algo: pkix.AlgorithmIdentifier{Algorithm: oidPBES2, Parameters: asn1.RawValue{FullBytes: params}}, Data: ct})
 }

@@ -4,18 +4,14 @@
 package sign
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -56,42 +52,12 @@ func (o Options) withDefaults() Options {
 }
 
 // Sign returns pdf with a signature appended as an incremental update; pdf itself is not modified.
+// A PDF signed before gets a second signature field, so earlier signatures stay valid.
 func Sign(ctx context.Context, pdf []byte, s *Signer, opts Options) ([]byte, error) {
 	if s == nil || s.Cert == nil || s.Key == nil {
 		return nil, errors.New("sign: no signer")
 	}
 	opts = opts.withDefaults()
-	f, err := parsePDF(pdf)
-	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	catalog, err := f.object(f.root)
-	if err != nil {
-		return nil, fmt.Errorf("sign: catalog: %w", err)
-	}
-	if bytes.Contains(catalog, []byte("/AcroForm")) {
-		return nil, errors.New("sign: PDF already has an AcroForm (signed before?); not supported")
-	}
-	pageRef, page, err := f.firstPage(catalog)
-	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	sigRef := objRef{num: f.size}
-	widgetRef := objRef{num: f.size + 1}
-	newPage, err := withAnnot(page, widgetRef)
-	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	newCatalog := withEntry(catalog, fmt.Sprintf("/AcroForm <</Fields [%s] /SigFlags 3>>", widgetRef))
-	// ETSI.CAdES.detached is a PDF 2.0 (ISO 32000-2) SubFilter; for older files PAdES asks for the
-	// ESIC developer extension, and /Version lifts the header version without touching its bytes.
-	if !bytes.Contains(catalog, []byte("/Extensions")) {
-		newCatalog = withEntry(newCatalog, "/Extensions <</ESIC <</BaseVersion /1.7 /ExtensionLevel 2>>>>")
-	}
-	if !bytes.Contains(catalog, []byte("/Version")) && pdfVersionBelow17(pdf) {
-		newCatalog = withEntry(newCatalog, "/Version /1.7")
-	}
-
 	// Room for the CMS: certificates, attributes and signature, plus the TSA token when asked.
 	contentsLen := 4096
 	contentsLen += len(s.Cert.Raw)
@@ -101,84 +67,24 @@ func Sign(ctx context.Context, pdf []byte, s *Signer, opts Options) ([]byte, err
 	if opts.TSAURL != "" {
 		contentsLen += 12288
 	}
-
-	var buf bytes.Buffer
-	buf.Grow(len(pdf) + 2*contentsLen + 2048)
-	buf.Write(pdf)
-	if pdf[len(pdf)-1] != '\n' {
-		buf.WriteByte('\n')
-	}
-	offsets := map[int]int{}
-	beginObj := func(r objRef) {
-		offsets[r.num] = buf.Len()
-		fmt.Fprintf(&buf, "%d %d obj\n", r.num, r.gen)
-	}
-
-	beginObj(sigRef)
-	buf.WriteString("<</Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached\n")
-	buf.WriteString("/ByteRange ")
-	byteRangePos := buf.Len()
-	const byteRangeWidth = 48
-	buf.WriteString("[" + strings.Repeat(" ", byteRangeWidth-2) + "]")
-	buf.WriteString("\n/Contents ")
-	contentsPos := buf.Len()
-	buf.WriteByte('<')
-	buf.Write(bytes.Repeat([]byte("0"), 2*contentsLen))
-	buf.WriteByte('>')
-	contentsEnd := buf.Len()
-	fmt.Fprintf(&buf, "\n/M %s", pdfString(pdfDate(opts.Now())))
+	var tail strings.Builder
+	fmt.Fprintf(&tail, "\n/M %s", pdfString(pdfDate(opts.Now())))
 	for _, kv := range [][2]string{{"Name", opts.Name}, {"Reason", opts.Reason}, {"Location", opts.Location}, {"ContactInfo", opts.ContactInfo}} {
 		if kv[1] != "" {
-			fmt.Fprintf(&buf, "\n/%s %s", kv[0], pdfString(kv[1]))
+			fmt.Fprintf(&tail, "\n/%s %s", kv[0], pdfString(kv[1]))
 		}
 	}
-	buf.WriteString(">>\nendobj\n")
-
-	beginObj(widgetRef)
-	fmt.Fprintf(&buf, "<</Type /Annot /Subtype /Widget /FT /Sig /T %s /V %s /F 132 /P %s /Rect [0 0 0 0]>>\nendobj\n",
-		pdfString(opts.FieldName), sigRef, pageRef)
-
-	beginObj(f.root)
-	buf.Write(newCatalog)
-	buf.WriteString("\nendobj\n")
-	beginObj(pageRef)
-	buf.Write(newPage)
-	buf.WriteString("\nendobj\n")
-
-	xrefPos := buf.Len()
-	buf.WriteString("xref\n0 1\n0000000000 65535 f \n")
-	for _, r := range slices.Sorted(maps.Keys(offsets)) {
-		gen := 0
-		if r == f.root.num {
-			gen = f.root.gen
-		} else if r == pageRef.num {
-			gen = pageRef.gen
-		}
-		fmt.Fprintf(&buf, "%d 1\n%010d %05d n \n", r, offsets[r], gen)
+	ph, err := appendSigField(pdf, sigField{
+		head:        "/Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached",
+		contentsLen: contentsLen,
+		fieldName:   opts.FieldName,
+		tail:        tail.String(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
 	}
-	trailer := fmt.Sprintf("trailer\n<</Size %d /Root %s", f.size+2, f.root)
-	if f.info != "" {
-		trailer += " " + f.info
-	}
-	if f.id != "" {
-		trailer += " " + f.id
-	}
-	trailer += fmt.Sprintf(" /Prev %d>>\nstartxref\n%d\n%%%%EOF\n", f.startxref, xrefPos)
-	buf.WriteString(trailer)
-
-	out := buf.Bytes()
-	br := fmt.Sprintf("[0 %d %d %d]", contentsPos, contentsEnd, len(out)-contentsEnd)
-	if len(br) > byteRangeWidth {
-		return nil, errors.New("sign: byte range does not fit its placeholder")
-	}
-	copy(out[byteRangePos:], br+strings.Repeat(" ", byteRangeWidth-len(br)))
-
-	h := sha256.New()
-	h.Write(out[:contentsPos])
-	h.Write(out[contentsEnd:])
-	digest := h.Sum(nil)
-
-	cms, err := newCMS(s, digest)
+	digest := sha256.Sum256(ph.signedBytes())
+	cms, err := newCMS(s, digest[:])
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
@@ -193,12 +99,11 @@ func Sign(ctx context.Context, pdf []byte, s *Signer, opts Options) ([]byte, err
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	if len(der) > contentsLen {
-		return nil, fmt.Errorf("sign: CMS is %d bytes, more than the %d reserved", len(der), contentsLen)
+	if err := ph.fill(der); err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
 	}
-	hex.Encode(out[contentsPos+1:], der)
-	opts.Logger.Debug("signed PDF", "bytes", len(out), "cms_bytes", len(der), "timestamped", token != nil)
-	return out, nil
+	opts.Logger.Debug("signed PDF", "bytes", len(ph.out), "cms_bytes", len(der), "timestamped", token != nil)
+	return ph.out, nil
 }
 
 // SignFile signs the PDF at in and writes the result to out (which may be in) through a

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/json"
 	"io"
 	"math/big"
 	"net/http"
@@ -76,6 +77,22 @@ type keys struct {
 	roots  *x509.CertPool
 }
 
+// cfg trusts the keys' CA and verifies at the pinned clock.
+func (k keys) cfg() VerifyConfig { return VerifyConfig{Roots: k.roots, Now: clock} }
+
+func pool(certs ...*x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range certs {
+		p.AddCert(c)
+	}
+	return p
+}
+
+func dump(r *Report) string {
+	b, _ := json.MarshalIndent(r, "", "  ")
+	return string(b)
+}
+
 func newKeys(t testing.TB, cfg KeysConfig) keys {
 	t.Helper()
 	dir := t.TempDir()
@@ -133,15 +150,16 @@ func TestSignedReportVerifiesWithStandardTools(t *testing.T) {
 			k := newKeys(t, KeysConfig{RSA: tc.rsa})
 			out := signTo(t, k, Options{Reason: "Kvartalsrapport æøå", Location: "Oslo"})
 
-			r, err := VerifyFile(context.Background(), out, k.roots)
+			rep, err := VerifyFile(context.Background(), out, k.cfg())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !r.Valid() || !r.CoversWholeFile || !r.ChainTrusted || !r.DigestValid || !r.SignatureValid {
-				t.Fatalf("Verify: %+v", r)
+			r := rep.Signatures[0]
+			if !rep.Valid() || r.Status != StatusValid || r.Level != LevelBB || !r.DigestValid || !r.SignatureValid {
+				t.Fatalf("Verify: %s", dump(rep))
 			}
-			if r.Fingerprint != k.signer.Fingerprint || !r.SigningTime.Equal(fixedNow) || r.TimestampPresent {
-				t.Fatalf("Verify: %+v, want fingerprint %s time %s", r, k.signer.Fingerprint, fixedNow)
+			if r.Fingerprint != k.signer.Fingerprint || !r.ClaimedTime.Equal(fixedNow) || r.ProvenTime != nil || !r.ValidatedAt.Equal(fixedNow) {
+				t.Fatalf("Verify: %s, want fingerprint %s, validated at %s", dump(rep), k.signer.Fingerprint, fixedNow)
 			}
 
 			sig := runTool(t, "pdfsig", out)
@@ -188,39 +206,42 @@ func TestTamperedReportFails(t *testing.T) {
 	if s := runTool(t, "pdfsig", tampered); !strings.Contains(s, "Digest Mismatch.") {
 		t.Errorf("pdfsig on tampered file:\n%s", s)
 	}
-	r, err := Verify(bad, k.roots)
+	r, err := Verify(bad, k.cfg())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Valid() || r.DigestValid || !strings.Contains(strings.Join(r.Errors, ";"), "digest mismatch") {
-		t.Fatalf("tampered: %+v", r)
+	if r.Valid() || r.Signatures[0].DigestValid || !strings.Contains(strings.Join(r.Signatures[0].Problems, ";"), "digest mismatch") {
+		t.Fatalf("tampered: %s", dump(r))
 	}
 
 	appended := append(bytes.Clone(pdf), []byte("\n% appended after signing\n")...)
-	r, err = Verify(appended, k.roots)
+	r, err = Verify(appended, k.cfg())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Valid() || !r.ModifiedAfterSigning || r.CoversWholeFile || !r.DigestValid {
-		t.Fatalf("appended: %+v", r)
-	}
-	if !strings.Contains(r.Errors[0], "modified after signing") {
-		t.Fatalf("appended: errors %q", r.Errors)
+	if r.Valid() || !r.Signatures[0].DigestValid || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "modified after signing") {
+		t.Fatalf("appended: %s", dump(r))
 	}
 
 	// A different CA does not make the chain trusted.
 	other := newKeys(t, KeysConfig{})
-	r, err = Verify(pdf, other.roots)
+	r, err = Verify(pdf, other.cfg())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Valid() || r.ChainTrusted || !r.DigestValid || !r.SignatureValid {
-		t.Fatalf("foreign CA: %+v", r)
+	if s := r.Signatures[0]; r.Valid() || s.Status != StatusUntrusted || !s.DigestValid || !s.SignatureValid {
+		t.Fatalf("foreign CA: %s", dump(r))
 	}
 }
 
 // tsaServer is an RFC 3161 time-stamp authority in the test process.
 func tsaServer(t *testing.T) (*httptest.Server, *x509.Certificate) {
+	t.Helper()
+	return tsaServerAt(t, fixedNow.Add(time.Second))
+}
+
+// tsaServerAt is a TSA whose tokens say stamped.
+func tsaServerAt(t *testing.T, stamped time.Time) (*httptest.Server, *x509.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -259,7 +280,7 @@ func tsaServer(t *testing.T) (*httptest.Server, *x509.Certificate) {
 		ts := timestamp.Timestamp{
 			HashAlgorithm:     req.HashAlgorithm,
 			HashedMessage:     req.HashedMessage,
-			Time:              fixedNow.Add(time.Second),
+			Time:              stamped,
 			Nonce:             req.Nonce,
 			Policy:            asn1.ObjectIdentifier{1, 2, 3, 4, 1},
 			Ordering:          false,
@@ -280,15 +301,26 @@ func tsaServer(t *testing.T) (*httptest.Server, *x509.Certificate) {
 
 func TestSignatureTimestamp(t *testing.T) {
 	t.Parallel()
-	srv, _ := tsaServer(t)
+	srv, tsaCert := tsaServer(t)
 	k := newKeys(t, KeysConfig{})
 	out := signTo(t, k, Options{TSAURL: srv.URL, HTTPClient: srv.Client()})
-	r, err := VerifyFile(context.Background(), out, k.roots)
+	cfg := k.cfg()
+	cfg.TSARoots = pool(tsaCert)
+	rep, err := VerifyFile(context.Background(), out, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Valid() || !r.TimestampPresent || !r.TimestampTime.Equal(fixedNow.Add(time.Second)) {
-		t.Fatalf("timestamped: %+v", r)
+	r := rep.Signatures[0]
+	if !rep.Valid() || r.Timestamp.Status != TimestampTrusted || !r.ProvenTime.Equal(fixedNow.Add(time.Second)) || r.Level != LevelBT {
+		t.Fatalf("timestamped: %s", dump(rep))
+	}
+	// The same token from a TSA outside the trust list proves nothing: B-B, time not proven.
+	rep, err = VerifyFile(context.Background(), out, k.cfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Signatures[0]; !rep.Valid() || r.Timestamp.Status != TimestampUntrusted || r.ProvenTime != nil || r.Level != LevelBB {
+		t.Fatalf("untrusted TSA: %s", dump(rep))
 	}
 	if _, err := exec.LookPath("pdfsig"); err == nil {
 		if s := runTool(t, "pdfsig", out); !strings.Contains(s, "Signature is Valid.") {
