@@ -18,20 +18,33 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// newStore gives each test a fresh, migrated database.
+// newStore gives each test a fresh database, migrated by its owner, and a Store connected as the writer
+// role varde runs as. The URL returned is the superuser's, for tampering.
 func newStore(t *testing.T) (*storage.Store, string) {
 	t.Helper()
-	url := pgtest.Database(t)
+	_, s, urls := newStores(t)
+	return s, urls.Super
+}
+
+// newStores is newStore with the owner's Store too.
+func newStores(t *testing.T) (owner, writer *storage.Store, urls pgtest.URLs) {
+	t.Helper()
+	urls = pgtest.DatabaseRoles(t)
 	ctx := context.Background()
-	s, err := storage.Open(ctx, storage.Config{DatabaseURL: url, SkipSchemaCheck: true})
+	owner, err := storage.Open(ctx, storage.Config{DatabaseURL: urls.Owner, SkipSchemaCheck: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
+	t.Cleanup(owner.Close)
+	if _, err := owner.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return s, url
+	writer, err = storage.Open(ctx, storage.Config{DatabaseURL: urls.Writer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(writer.Close)
+	return owner, writer, urls
 }
 
 func newAudit(t *testing.T, s *storage.Store) storage.Audit {
@@ -95,7 +108,7 @@ func sampleEvidence(t *testing.T, s *storage.Store, auditID int64) {
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	t.Parallel()
-	s, _ := newStore(t)
+	s, _, _ := newStores(t)
 	ctx := context.Background()
 	res, err := s.Migrate(ctx)
 	if err != nil {
@@ -340,7 +353,7 @@ func TestAuditStoredBeforeMigration2StillVerifies(t *testing.T) {
 
 func TestMigrateToRefusesGoingBack(t *testing.T) {
 	t.Parallel()
-	s, _ := newStore(t)
+	s, _, _ := newStores(t)
 	if _, err := s.MigrateTo(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "migrate to schema version 1") {
 		t.Fatalf("migrating back: %v", err)
 	}

@@ -35,7 +35,7 @@ func TestDBMigrateTwiceAndStatus(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Database(t)
 	out, _, err := runT(t, url, "db", "migrate")
-	if err != nil || !strings.Contains(out, "schema migrated from version 0 to 2") {
+	if err != nil || !strings.Contains(out, "schema migrated from version 0 to 4") {
 		t.Fatalf("first migrate: %q %v", out, err)
 	}
 	out, _, err = runT(t, url, "db", "migrate")
@@ -43,7 +43,7 @@ func TestDBMigrateTwiceAndStatus(t *testing.T) {
 		t.Fatalf("second migrate: %q %v", out, err)
 	}
 	out, _, err = runT(t, url, "db", "status")
-	if err != nil || !strings.Contains(out, "schema version 2") {
+	if err != nil || !strings.Contains(out, "schema version 4") {
 		t.Fatalf("status: %q %v", out, err)
 	}
 }
