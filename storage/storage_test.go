@@ -53,6 +53,8 @@ func newAudit(t *testing.T, s *storage.Store) storage.Audit {
 		Kind: storage.KindQuarterly, Organisation: "Fjordnett AS", ToolVersion: "test", RulesVersion: "r1",
 		StartedAt: time.Date(2026, 10, 1, 8, 0, 0, 123456789, time.UTC),
 		Config:    json.RawMessage(`{"b": 1, "a": [1.50, "x"]}`),
+		Header: &storage.Header{Vantages: []storage.HeaderVantage{{Name: "oslo-nix-1", City: "Oslo", Latitude: 59.91, Longitude: 10.75, Network: "NIX"}},
+			Build: map[string]string{"module": "test"}, RulesSHA256: "00"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +134,7 @@ func TestChainVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.OK() || rep.Rows != 6 {
+	if !rep.OK() || rep.Rows != 7 { // the header and six evidence rows
 		t.Fatalf("verify: %+v", rep)
 	}
 	ms, err := s.Measurements(ctx, a.ID)
@@ -280,7 +282,7 @@ func TestBadInput(t *testing.T) {
 		t.Error("a bad severity was stored")
 	}
 	// A failed append leaves the chain as it was.
-	if rep, err := s.Verify(ctx, a.ID); err != nil || !rep.OK() || rep.Rows != 0 {
+	if rep, err := s.Verify(ctx, a.ID); err != nil || !rep.OK() || rep.Rows != 1 { // the header only
 		t.Errorf("after failed append: %+v %v", rep, err)
 	}
 	if err := s.FinishAudit(ctx, a.ID, storage.StatusSucceeded, t0); err != nil {

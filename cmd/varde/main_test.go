@@ -60,7 +60,7 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	a, err := s.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindAdHoc, ToolVersion: "test"})
+	a, err := s.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindAdHoc, ToolVersion: "test", Header: &storage.Header{}})
 	if err != nil {
 		t.Fatal(err)
 	}
