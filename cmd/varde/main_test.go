@@ -35,7 +35,7 @@ func TestDBMigrateTwiceAndStatus(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Database(t)
 	out, _, err := runT(t, url, "db", "migrate")
-	if err != nil || !strings.Contains(out, "schema migrated from version 0 to 4") {
+	if err != nil || !strings.Contains(out, "schema migrated from version 0 to 5") {
 		t.Fatalf("first migrate: %q %v", out, err)
 	}
 	out, _, err = runT(t, url, "db", "migrate")
@@ -43,7 +43,7 @@ func TestDBMigrateTwiceAndStatus(t *testing.T) {
 		t.Fatalf("second migrate: %q %v", out, err)
 	}
 	out, _, err = runT(t, url, "db", "status")
-	if err != nil || !strings.Contains(out, "schema version 4") {
+	if err != nil || !strings.Contains(out, "schema version 5") {
 		t.Fatalf("status: %q %v", out, err)
 	}
 }
@@ -74,7 +74,7 @@ func TestVerifyCommand(t *testing.T) {
 	}
 	id := itoa(a.ID)
 	out, _, err := runT(t, url, "verify", "--audit", id)
-	if err != nil || !strings.Contains(out, "chain of 2 rows holds") {
+	if err != nil || !strings.Contains(out, "chain of 3 rows holds") {
 		t.Fatalf("verify: %q %v", out, err)
 	}
 	conn, err := pgx.Connect(ctx, url)
