@@ -4,6 +4,7 @@
 package varde
 
 import (
+	"runtime"
 	"runtime/debug"
 	"strings"
 )
@@ -65,3 +66,12 @@ func (b Build) String() string {
 
 // Version is the tool version recorded with every audit and measurement: Build.String of this binary.
 var Version = ReadBuild().String()
+
+// Fields is the build as a map, as an audit's header records it.
+func (b Build) Fields() map[string]string {
+	m := map[string]string{"module": b.Module, "revision": b.Revision, "time": b.Time, "go": runtime.Version()}
+	if b.Modified {
+		m["modified"] = "true"
+	}
+	return m
+}

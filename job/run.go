@@ -120,8 +120,13 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit config: %w", err)
 	}
+	hdr, err := header(cfg)
+	if err != nil {
+		return nil, err
+	}
 	a, err := s.CreateAudit(ctx, storage.NewAudit{Kind: cfg.Kind, Organisation: cfg.Organisation, PeriodStart: start,
-		PeriodEnd: end, StartedAt: opts.Now(), ToolVersion: varde.Version, RulesVersion: residency.RulesVersion, Config: cfgJSON})
+		PeriodEnd: end, StartedAt: opts.Now(), ToolVersion: varde.Version, RulesVersion: residency.RulesVersion, Config: cfgJSON,
+		Header: hdr})
 	if err != nil {
 		return nil, err
 	}

@@ -3,10 +3,12 @@ package storage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Audit kinds.
@@ -58,6 +60,8 @@ type Audit struct {
 	Config       json.RawMessage `db:"config" json:"config"`
 	ChainLength  int64           `db:"chain_length" json:"chain_length"`
 	ChainHead    []byte          `db:"chain_head" json:"chain_head"`
+	// CanonicalForm is how the audit's chain rows are encoded for hashing: FormGo or FormJCS.
+	CanonicalForm int `db:"canonical_form" json:"canonical_form"`
 }
 
 // NewAudit is what CreateAudit needs.
@@ -70,6 +74,8 @@ type NewAudit struct {
 	ToolVersion  string
 	RulesVersion string
 	Config       json.RawMessage
+	// Header is put in the chain at seq 0 (its ConfigSHA256 is filled in). Required.
+	Header *Header
 }
 
 // CreateAudit starts a new audit in status running.
@@ -83,13 +89,21 @@ func (s *Store) CreateAudit(ctx context.Context, a NewAudit) (Audit, error) {
 	if err != nil {
 		return Audit{}, fmt.Errorf("audit config: %w", err)
 	}
+	if a.Header == nil {
+		return Audit{}, errors.New("create audit: no header: an audit's chain starts with what it claims")
+	}
 	if a.StartedAt.IsZero() {
 		a.StartedAt = time.Now()
 	}
-	rows, err := s.pool.Query(ctx, `
-		INSERT INTO audits (kind, organisation, period_start, period_end, started_at, tool_version, rules_version, config)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
-		a.Kind, a.Organisation, a.PeriodStart, a.PeriodEnd, pgTime(a.StartedAt), a.ToolVersion, a.RulesVersion, cfg)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return Audit{}, fmt.Errorf("create audit: begin: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, `
+		INSERT INTO audits (kind, organisation, period_start, period_end, started_at, tool_version, rules_version, config, canonical_form)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+		a.Kind, a.Organisation, a.PeriodStart, a.PeriodEnd, pgTime(a.StartedAt), a.ToolVersion, a.RulesVersion, cfg, FormJCS)
 	if err != nil {
 		return Audit{}, fmt.Errorf("create audit: %w", err)
 	}
@@ -97,6 +111,30 @@ func (s *Store) CreateAudit(ctx context.Context, a NewAudit) (Audit, error) {
 	if err != nil {
 		return Audit{}, fmt.Errorf("create audit: %w", err)
 	}
+	claims, err := au.claims()
+	if err != nil {
+		return Audit{}, err
+	}
+	h := *a.Header
+	h.ConfigSHA256 = claims["config_sha256"].(string)
+	body, err := marshalNoHTML(h)
+	if err != nil {
+		return Audit{}, fmt.Errorf("create audit: header: %w", err)
+	}
+	if body, err = normJSON(body); err != nil {
+		return Audit{}, fmt.Errorf("create audit: header: %w", err)
+	}
+	c := &chainTx{tx: tx, auditID: au.ID, form: FormJCS, head: au.ChainHead}
+	if err := c.appendEntry(ctx, &Entry{Kind: EntryHeader, Body: body}, claims); err != nil {
+		return Audit{}, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE audits SET chain_length = $2, chain_head = $3 WHERE id = $1`, au.ID, c.length, c.head); err != nil {
+		return Audit{}, fmt.Errorf("create audit: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Audit{}, fmt.Errorf("create audit: commit: %w", err)
+	}
+	au.ChainLength, au.ChainHead = c.length, c.head
 	return au, nil
 }
 
@@ -131,18 +169,30 @@ func (s *Store) FinishAudit(ctx context.Context, id int64, status AuditStatus, a
 	if !status.Final() {
 		return fmt.Errorf("finish audit %d: status %q is not final", id, status)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE audits SET status = $2, finished_at = $3 WHERE id = $1 AND status = $4`,
-		id, status, pgTime(at), StatusRunning)
+	a, err := s.GetAudit(ctx, id)
+	if err != nil {
+		return err
+	}
+	if a.CanonicalForm == FormGo {
+		tag, err := s.pool.Exec(ctx, `UPDATE audits SET status = $2, finished_at = $3 WHERE id = $1 AND status = $4`,
+			id, status, pgTime(at), StatusRunning)
+		if err != nil {
+			return fmt.Errorf("finish audit %d: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("finish audit %d: %w", id, ErrAuditFinished)
+		}
+		return nil
+	}
+	// The finish is the last entry of the chain, written with the status in one transaction.
+	body, err := json.Marshal(finishBody{Status: string(status), FinishedAt: canonTime(at)})
 	if err != nil {
 		return fmt.Errorf("finish audit %d: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
-		if _, err := s.GetAudit(ctx, id); err != nil {
-			return err
-		}
-		return fmt.Errorf("finish audit %d: %w", id, ErrAuditFinished)
-	}
-	return nil
+	return s.withChain(ctx, id, func(c *chainTx) error {
+		c.finish, c.finished = status, pgTime(at)
+		return c.appendEntry(ctx, &Entry{Kind: EntryFinish, Body: body}, nil)
+	})
 }
 
 // Step records what happened to one step of an audit.
@@ -156,19 +206,47 @@ type Step struct {
 	FinishedAt time.Time `db:"finished_at" json:"finished_at"`
 }
 
-// RecordStep appends a step outcome to an audit.
+// RecordStep appends a step outcome to an audit. While a FormJCS audit runs, the step is also an entry
+// of its chain, written in the same transaction; a step recorded after the audit finished (making its
+// reports) is outside the chain, and the reports it makes are leaves of the log.
 func (s *Store) RecordStep(ctx context.Context, st Step) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO audit_steps (audit_id, step, status, message, started_at, finished_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, st.AuditID, st.Step, st.Status, st.Message, pgTime(st.StartedAt), pgTime(st.FinishedAt))
+	st.StartedAt, st.FinishedAt = pgTime(st.StartedAt), pgTime(st.FinishedAt)
+	a, err := s.GetAudit(ctx, st.AuditID)
+	if err != nil {
+		return fmt.Errorf("record step %s: %w", st.Step, err)
+	}
+	insert := func(ctx context.Context, q interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	}) error {
+		_, err := q.Exec(ctx, `INSERT INTO audit_steps (audit_id, step, status, message, started_at, finished_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`, st.AuditID, st.Step, st.Status, st.Message, st.StartedAt, st.FinishedAt)
+		if err != nil {
+			return fmt.Errorf("record step %s of audit %d: %w", st.Step, st.AuditID, err)
+		}
+		return nil
+	}
+	if a.CanonicalForm == FormGo || a.Status != StatusRunning {
+		return insert(ctx, s.pool)
+	}
+	body, err := json.Marshal(stepBodyOf(st))
 	if err != nil {
 		return fmt.Errorf("record step %s of audit %d: %w", st.Step, st.AuditID, err)
 	}
-	return nil
+	return s.withChain(ctx, st.AuditID, func(c *chainTx) error {
+		if err := insert(ctx, c.tx); err != nil {
+			return err
+		}
+		return c.appendEntry(ctx, &Entry{Kind: EntryStep, Body: body}, nil)
+	})
 }
 
 // Steps returns an audit's steps in order.
 func (s *Store) Steps(ctx context.Context, auditID int64) ([]Step, error) {
-	rows, err := s.pool.Query(ctx, `SELECT * FROM audit_steps WHERE audit_id = $1 ORDER BY id`, auditID)
+	return steps(ctx, s.pool, auditID)
+}
+
+func steps(ctx context.Context, q querier, auditID int64) ([]Step, error) {
+	rows, err := q.Query(ctx, `SELECT * FROM audit_steps WHERE audit_id = $1 ORDER BY id`, auditID)
 	if err != nil {
 		return nil, fmt.Errorf("steps of audit %d: %w", auditID, err)
 	}

@@ -6,14 +6,32 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/big"
+	"strings"
 	"time"
+
+	"github.com/gowebpki/jcs"
 )
 
-// The canonical encoding of an evidence row is JSON with sorted keys (encoding/json sorts map keys) over
-// values normalised to what Postgres gives back: times in UTC at microsecond precision, bytes as hex,
-// and JSON documents re-encoded from their parsed form so that jsonb's own key order and spacing do
-// not matter. It names the table, audit and seq, so a row cannot be moved within or between chains.
+// The canonical encoding of an evidence row is a JSON object over values normalised to what Postgres
+// gives back: times in UTC at microsecond precision (RFC 3339), bytes as hex, and JSON documents
+// re-encoded from their parsed form so that jsonb's own key order and spacing do not matter. It names
+// the table, audit and seq, so a row cannot be moved within or between chains.
+//
+// Each audit records its form (audits.canonical_form):
+//   - FormGo (1), the first chains: encoding/json with sorted keys, HTML-escaped strings, and embedded
+//     JSON numbers re-parsed as float64. Only Go's encoder reproduces it; kept so old chains verify.
+//   - FormJCS (2): RFC 8785, the JSON Canonicalization Scheme, which any language can reproduce. Numbers
+//     are IEEE 754 doubles there, so an integer beyond 2^53 cannot be kept exact: such a value is refused
+//     when the row is stored instead of being rounded in its hash.
+
+// Canonical forms of an audit's chain.
+const (
+	FormGo  = 1
+	FormJCS = 2
+)
 
 // zeroHash is the prev_hash of an audit's first evidence row.
 var zeroHash = make([]byte, sha256.Size)
@@ -29,33 +47,123 @@ func canonTime(t time.Time) string {
 }
 
 // canonJSON parses a JSON document and returns it as a value that encodes the same way whether it came
-// from Go or from a jsonb column.
-func canonJSON(raw json.RawMessage) (any, error) {
+// from Go or from a jsonb column. FormGo parses numbers as float64, as the first chains did; FormJCS
+// keeps each number's digits (JCS then writes it in its one canonical spelling).
+func canonJSON(form int, raw json.RawMessage) (any, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return map[string]any{}, nil
 	}
 	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if form != FormGo {
+		dec.UseNumber()
+	}
+	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("evidence JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("evidence JSON: more than one value")
 	}
 	return v, nil
 }
 
-// normJSON returns raw in its canonical encoding, the form that is stored.
+// normJSON returns raw as it is stored: parsed and re-encoded with every number's digits kept, after
+// checking that JCS can hash it exactly.
 func normJSON(raw json.RawMessage) (json.RawMessage, error) {
-	v, err := canonJSON(raw)
+	v, err := canonJSON(FormJCS, raw)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(v)
+	if err := exactNumbers(v, "$"); err != nil {
+		return nil, err
+	}
+	return marshalNoHTML(v)
 }
 
-func canonical(fields map[string]any) ([]byte, error) {
-	b, err := json.Marshal(fields)
+func marshalNoHTML(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// maxExact is 2^53: every integer up to it in magnitude is an exact IEEE 754 double.
+var maxExact = new(big.Int).Lsh(big.NewInt(1), 53)
+
+// exactNumbers refuses an integer that RFC 8785's doubles would round, naming where it is.
+func exactNumbers(v any, path string) error {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if err := exactNumbers(e, path+"."+k); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if err := exactNumbers(e, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case json.Number:
+		s := x.String()
+		if strings.ContainsAny(s, ".eE") {
+			return nil
+		}
+		n, ok := new(big.Int).SetString(s, 10)
+		if !ok {
+			return fmt.Errorf("evidence JSON: %s: %q is not a number", path, s)
+		}
+		if n.CmpAbs(maxExact) > 0 {
+			return fmt.Errorf("evidence JSON: %s: integer %s is beyond 2^53, which RFC 8785 cannot hash exactly; store it as a string", path, s)
+		}
+	case int64:
+		if big.NewInt(x).CmpAbs(maxExact) > 0 {
+			return fmt.Errorf("%s: integer %d is beyond 2^53, which RFC 8785 cannot hash exactly", path, x)
+		}
+	case int:
+		return exactNumbers(int64(x), path)
+	}
+	return nil
+}
+
+// encode is a row's canonical encoding in the given form.
+func encode(form int, fields map[string]any) ([]byte, error) {
+	switch form {
+	case FormGo:
+		b, err := json.Marshal(fields)
+		if err != nil {
+			return nil, fmt.Errorf("canonical encoding: %w", err)
+		}
+		return b, nil
+	case FormJCS:
+		return JCS(fields)
+	}
+	return nil, fmt.Errorf("canonical form %d: want %d or %d", form, FormGo, FormJCS)
+}
+
+// JCS encodes v by RFC 8785. Integers beyond 2^53 are refused rather than rounded.
+func JCS(v any) ([]byte, error) {
+	b, err := marshalNoHTML(v)
 	if err != nil {
 		return nil, fmt.Errorf("canonical encoding: %w", err)
 	}
-	return b, nil
+	// Check the numbers as the JSON text spells them, whatever Go type carried them.
+	parsed, err := canonJSON(FormJCS, b)
+	if err != nil {
+		return nil, fmt.Errorf("canonical encoding: %w", err)
+	}
+	if err := exactNumbers(parsed, "$"); err != nil {
+		return nil, fmt.Errorf("canonical encoding: %w", err)
+	}
+	out, err := jcs.Transform(b)
+	if err != nil {
+		return nil, fmt.Errorf("canonical encoding (RFC 8785): %w", err)
+	}
+	return out, nil
 }
 
 // chainHash is sha256(prev_hash || canonical(row)).

@@ -15,8 +15,12 @@ import (
 type chainTx struct {
 	tx      pgx.Tx
 	auditID int64
+	form    int
 	length  int64
 	head    []byte
+	// finish, when set by fn, is written with the chain head: the audit's final status and time.
+	finish   AuditStatus
+	finished time.Time
 }
 
 func (s *Store) withChain(ctx context.Context, auditID int64, fn func(c *chainTx) error) error {
@@ -27,19 +31,26 @@ func (s *Store) withChain(ctx context.Context, auditID int64, fn func(c *chainTx
 	defer tx.Rollback(ctx)
 	c := &chainTx{tx: tx, auditID: auditID}
 	var status AuditStatus
-	err = tx.QueryRow(ctx, `SELECT chain_length, chain_head, status FROM audits WHERE id = $1 FOR UPDATE`, auditID).
-		Scan(&c.length, &c.head, &status)
+	var form int16
+	err = tx.QueryRow(ctx, `SELECT chain_length, chain_head, status, canonical_form FROM audits WHERE id = $1 FOR UPDATE`, auditID).
+		Scan(&c.length, &c.head, &status, &form)
 	if err != nil {
 		return notFound(err, fmt.Sprintf("audit %d", auditID))
 	}
 	if status != StatusRunning {
 		return fmt.Errorf("audit %d is %s: %w", auditID, status, ErrAuditFinished)
 	}
+	c.form = int(form)
 	if err := fn(c); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE audits SET chain_length = $2, chain_head = $3 WHERE id = $1`,
-		auditID, c.length, c.head); err != nil {
+	if c.finish != "" {
+		_, err = tx.Exec(ctx, `UPDATE audits SET chain_length = $2, chain_head = $3, status = $4, finished_at = $5 WHERE id = $1`,
+			auditID, c.length, c.head, c.finish, c.finished)
+	} else {
+		_, err = tx.Exec(ctx, `UPDATE audits SET chain_length = $2, chain_head = $3 WHERE id = $1`, auditID, c.length, c.head)
+	}
+	if err != nil {
 		return fmt.Errorf("audit %d: advance chain: %w", auditID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -48,17 +59,25 @@ func (s *Store) withChain(ctx context.Context, auditID int64, fn func(c *chainTx
 	return nil
 }
 
+// firstSeq is the seq of an audit's first chain row: FormJCS chains start with their header at 0.
+func firstSeq(form int) int64 {
+	if form == FormGo {
+		return 1
+	}
+	return 0
+}
+
 // link gives the next row its place in the chain and its hash.
-func (c *chainTx) link(ch *Chain, canon func() ([]byte, error)) error {
+func (c *chainTx) link(ch *Chain, canon func(form int) ([]byte, error)) error {
 	ch.AuditID = c.auditID
-	ch.Seq = c.length + 1
+	ch.Seq = c.length + firstSeq(c.form)
 	ch.PrevHash = c.head
-	b, err := canon()
+	b, err := canon(c.form)
 	if err != nil {
 		return err
 	}
 	ch.Hash = chainHash(ch.PrevHash, b)
-	c.length, c.head = ch.Seq, ch.Hash
+	c.length, c.head = c.length+1, ch.Hash
 	return nil
 }
 
@@ -373,6 +392,7 @@ type ChainReport struct {
 	AuditID int64
 	Rows    int64  // evidence rows checked
 	Head    []byte // hash of the last row, as recomputed
+	Form    int    // the audit's canonical form
 	// Bad names the first row that does not match, empty when the chain holds.
 	Bad string
 }
@@ -383,7 +403,7 @@ func (r ChainReport) OK() bool { return r.Bad == "" }
 type chainRow struct {
 	table string
 	ch    *Chain
-	canon func() ([]byte, error)
+	canon func(form int) ([]byte, error)
 	extra func() string // an extra check (samples); returns a reason when it fails
 }
 
@@ -419,7 +439,25 @@ func (s *Store) Verify(ctx context.Context, auditID int64) (ChainReport, error) 
 	if err != nil {
 		return ChainReport{}, err
 	}
-	rows := make([]chainRow, 0, len(ms)+len(obs)+len(crs)+len(fs))
+	es, err := entries(ctx, tx, auditID)
+	if err != nil {
+		return ChainReport{}, err
+	}
+	steps, err := steps(ctx, tx, auditID)
+	if err != nil {
+		return ChainReport{}, err
+	}
+	form := a.CanonicalForm
+	rows := make([]chainRow, 0, len(ms)+len(obs)+len(crs)+len(fs)+len(es))
+	if form == FormGo && len(es) > 0 {
+		return ChainReport{AuditID: auditID, Rows: int64(len(es)),
+			Bad: fmt.Sprintf("audit_entries row %d: an audit in canonical form 1 has no header or step entries", es[0].ID)}, nil
+	}
+	entryRows, bad := a.entryRows(es, steps)
+	if bad != "" {
+		return ChainReport{AuditID: auditID, Rows: int64(len(es)), Bad: bad}, nil
+	}
+	rows = append(rows, entryRows...)
 	for i := range ms {
 		m := &ms[i]
 		rows = append(rows, chainRow{"measurements", &m.Chain, m.canonical, func() string {
@@ -446,9 +484,10 @@ func (s *Store) Verify(ctx context.Context, auditID int64) (ChainReport, error) 
 		}
 		bySeq[r.ch.Seq] = r
 	}
-	rep := ChainReport{AuditID: auditID, Rows: int64(len(rows))}
+	rep := ChainReport{AuditID: auditID, Rows: int64(len(rows)), Form: form}
 	head := zeroHash
-	for seq := int64(1); seq <= int64(len(rows)); seq++ {
+	first := firstSeq(form)
+	for seq := first; seq < first+int64(len(rows)); seq++ {
 		r, ok := bySeq[seq]
 		if !ok {
 			rep.Bad = fmt.Sprintf("seq %d is missing from the chain (a row was deleted)", seq)
@@ -459,7 +498,7 @@ func (s *Store) Verify(ctx context.Context, auditID int64) (ChainReport, error) 
 			rep.Bad = name + ": prev_hash does not match the hash of the row before it"
 			return rep, nil
 		}
-		canon, err := r.canon()
+		canon, err := r.canon(form)
 		if err != nil {
 			rep.Bad = fmt.Sprintf("%s: %v", name, err)
 			return rep, nil

@@ -97,12 +97,12 @@ type Finding struct {
 	CreatedAt time.Time       `json:"created_at"`
 }
 
-func (m *Measurement) canonical() ([]byte, error) {
-	stats, err := canonJSON(m.Stats)
+func (m *Measurement) canonical(form int) ([]byte, error) {
+	stats, err := canonJSON(form, m.Stats)
 	if err != nil {
 		return nil, err
 	}
-	return canonical(map[string]any{
+	return encode(form, map[string]any{
 		"table": "measurements", "audit_id": m.AuditID, "seq": m.Seq,
 		"vantage": m.Vantage, "target": m.Target, "address": m.Address, "port": m.Port,
 		"probe_kind": m.ProbeKind, "sent": m.Sent, "received": m.Received, "duplicates": m.Duplicates,
@@ -112,12 +112,12 @@ func (m *Measurement) canonical() ([]byte, error) {
 	})
 }
 
-func (o *Observation) canonical() ([]byte, error) {
-	details, err := canonJSON(o.Details)
+func (o *Observation) canonical(form int) ([]byte, error) {
+	details, err := canonJSON(form, o.Details)
 	if err != nil {
 		return nil, err
 	}
-	return canonical(map[string]any{
+	return encode(form, map[string]any{
 		"table": "geo_observations", "audit_id": o.AuditID, "seq": o.Seq,
 		"subject": o.Subject, "host": o.Host, "address": o.Address, "source": o.Source,
 		"database_type": o.DatabaseType, "database_path": o.DatabasePath, "build_epoch": canonTime(o.BuildEpoch),
@@ -127,12 +127,12 @@ func (o *Observation) canonical() ([]byte, error) {
 	})
 }
 
-func (c *CheckResult) canonical() ([]byte, error) {
-	details, err := canonJSON(c.Details)
+func (c *CheckResult) canonical(form int) ([]byte, error) {
+	details, err := canonJSON(form, c.Details)
 	if err != nil {
 		return nil, err
 	}
-	return canonical(map[string]any{
+	return encode(form, map[string]any{
 		"table": "check_results", "audit_id": c.AuditID, "seq": c.Seq,
 		"host": c.Host, "check_id": c.CheckID, "title": c.Title, "category": c.Category,
 		"result": c.Result, "observed": c.Observed, "expected": c.Expected, "remediation": c.Remediation,
@@ -140,8 +140,8 @@ func (c *CheckResult) canonical() ([]byte, error) {
 	})
 }
 
-func (f *Finding) canonical() ([]byte, error) {
-	evidence, err := canonJSON(f.Evidence)
+func (f *Finding) canonical(form int) ([]byte, error) {
+	evidence, err := canonJSON(form, f.Evidence)
 	if err != nil {
 		return nil, err
 	}
@@ -156,5 +156,5 @@ func (f *Finding) canonical() ([]byte, error) {
 	if f.Compliant != nil {
 		fields["compliant"] = *f.Compliant
 	}
-	return canonical(fields)
+	return encode(form, fields)
 }

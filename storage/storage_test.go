@@ -18,20 +18,33 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// newStore gives each test a fresh, migrated database.
+// newStore gives each test a fresh database, migrated by its owner, and a Store connected as the writer
+// role varde runs as. The URL returned is the superuser's, for tampering.
 func newStore(t *testing.T) (*storage.Store, string) {
 	t.Helper()
-	url := pgtest.Database(t)
+	_, s, urls := newStores(t)
+	return s, urls.Super
+}
+
+// newStores is newStore with the owner's Store too.
+func newStores(t *testing.T) (owner, writer *storage.Store, urls pgtest.URLs) {
+	t.Helper()
+	urls = pgtest.DatabaseRoles(t)
 	ctx := context.Background()
-	s, err := storage.Open(ctx, storage.Config{DatabaseURL: url, SkipSchemaCheck: true})
+	owner, err := storage.Open(ctx, storage.Config{DatabaseURL: urls.Owner, SkipSchemaCheck: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
+	t.Cleanup(owner.Close)
+	if _, err := owner.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return s, url
+	writer, err = storage.Open(ctx, storage.Config{DatabaseURL: urls.Writer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(writer.Close)
+	return owner, writer, urls
 }
 
 func newAudit(t *testing.T, s *storage.Store) storage.Audit {
@@ -40,6 +53,8 @@ func newAudit(t *testing.T, s *storage.Store) storage.Audit {
 		Kind: storage.KindQuarterly, Organisation: "Fjordnett AS", ToolVersion: "test", RulesVersion: "r1",
 		StartedAt: time.Date(2026, 10, 1, 8, 0, 0, 123456789, time.UTC),
 		Config:    json.RawMessage(`{"b": 1, "a": [1.50, "x"]}`),
+		Header: &storage.Header{Vantages: []storage.HeaderVantage{{Name: "oslo-nix-1", City: "Oslo", Latitude: 59.91, Longitude: 10.75, Network: "NIX"}},
+			Build: map[string]string{"module": "test"}, RulesSHA256: "00"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +110,7 @@ func sampleEvidence(t *testing.T, s *storage.Store, auditID int64) {
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	t.Parallel()
-	s, _ := newStore(t)
+	s, _, _ := newStores(t)
 	ctx := context.Background()
 	res, err := s.Migrate(ctx)
 	if err != nil {
@@ -119,7 +134,7 @@ func TestChainVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.OK() || rep.Rows != 6 {
+	if !rep.OK() || rep.Rows != 7 { // the header and six evidence rows
 		t.Fatalf("verify: %+v", rep)
 	}
 	ms, err := s.Measurements(ctx, a.ID)
@@ -267,7 +282,7 @@ func TestBadInput(t *testing.T) {
 		t.Error("a bad severity was stored")
 	}
 	// A failed append leaves the chain as it was.
-	if rep, err := s.Verify(ctx, a.ID); err != nil || !rep.OK() || rep.Rows != 0 {
+	if rep, err := s.Verify(ctx, a.ID); err != nil || !rep.OK() || rep.Rows != 1 { // the header only
 		t.Errorf("after failed append: %+v %v", rep, err)
 	}
 	if err := s.FinishAudit(ctx, a.ID, storage.StatusSucceeded, t0); err != nil {
@@ -340,7 +355,7 @@ func TestAuditStoredBeforeMigration2StillVerifies(t *testing.T) {
 
 func TestMigrateToRefusesGoingBack(t *testing.T) {
 	t.Parallel()
-	s, _ := newStore(t)
+	s, _, _ := newStores(t)
 	if _, err := s.MigrateTo(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "migrate to schema version 1") {
 		t.Fatalf("migrating back: %v", err)
 	}

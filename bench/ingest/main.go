@@ -73,7 +73,7 @@ func run() error {
 	var vardeTimes, copyTimes []time.Duration
 	for r := 0; r < *rounds; r++ {
 		// varde: the real ingest path, hashing and chaining included.
-		a, err := s.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindAdHoc, ToolVersion: "bench"})
+		a, err := s.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindAdHoc, ToolVersion: "bench", Header: &storage.Header{}})
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func run() error {
 		vardeTimes = append(vardeTimes, time.Since(start))
 
 		// psql \copy of the same sample rows, for measurement rows made beforehand (not timed).
-		b, err := s.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindAdHoc, ToolVersion: "bench"})
+		b, err := s.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindAdHoc, ToolVersion: "bench", Header: &storage.Header{}})
 		if err != nil {
 			return err
 		}

@@ -90,14 +90,27 @@ func defaultClusterDir() string {
 func cmdDBStart(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "db start")
 	dir := fs.String("dir", defaultClusterDir(), "cluster directory (kept between runs)")
+	role := fs.String("role", "writer", "whose URL to print: writer (what varde runs as) or owner (for `varde db migrate`)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	var name string
+	switch *role {
+	case "writer":
+		name = pgtemp.WriterRole
+	case "owner":
+		name = pgtemp.OwnerRole
+	default:
+		return usagef("db start: --role %q: want writer or owner", *role)
 	}
 	c, err := pgtemp.Start(ctx, pgtemp.Config{Dir: *dir, Logger: e.logger})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, c.URL("postgres"))
+	if err := c.CreateDatabase(ctx, "varde"); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, c.URLAs(name, "varde"))
 	return nil
 }
 

@@ -68,7 +68,7 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	a, err := s.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindAdHoc, ToolVersion: "test"})
+	a, err := s.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindAdHoc, ToolVersion: "test", Header: &storage.Header{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestVerifyCommand(t *testing.T) {
 	}
 	id := itoa(a.ID)
 	out, _, err := runT(t, url, "verify", "--audit", id)
-	if err != nil || !strings.Contains(out, "chain of 2 rows holds") {
+	if err != nil || !strings.Contains(out, "chain of 3 rows holds") {
 		t.Fatalf("verify: %q %v", out, err)
 	}
 	conn, err := pgx.Connect(ctx, url)

@@ -41,7 +41,7 @@ func (e *env) storeEvidence(ctx context.Context, sf storeFlags, rulesVersion str
 		return nil
 	}
 	a, err := s.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindAdHoc, ToolVersion: varde.Version,
-		RulesVersion: rulesVersion, StartedAt: time.Now()})
+		RulesVersion: rulesVersion, StartedAt: time.Now(), Header: &storage.Header{Build: varde.ReadBuild().Fields()}})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Config says where the cluster lives and how to find the server binaries.
@@ -145,9 +147,64 @@ func (c *Cluster) SocketDir() string { return c.dir }
 // Dir is the cluster's directory.
 func (c *Cluster) Dir() string { return c.dir }
 
-// URL returns a connection URL for database name over the unix socket.
-func (c *Cluster) URL(database string) string {
-	return fmt.Sprintf("postgres://postgres@/%s?host=%s&sslmode=disable", database, c.dir)
+// URL returns the superuser's connection URL for database name over the unix socket.
+func (c *Cluster) URL(database string) string { return c.URLAs("postgres", database) }
+
+// URLAs returns role's connection URL for database name over the unix socket.
+func (c *Cluster) URLAs(role, database string) string {
+	return fmt.Sprintf("postgres://%s@/%s?host=%s&sslmode=disable", role, database, c.dir)
+}
+
+// The two roles every cluster has besides the superuser. OwnerRole owns varde's databases and runs
+// `varde db migrate`; WriterRole is what the CLI and the service connect as: it may read and append
+// evidence and nothing else (migration 004 grants exactly that).
+const (
+	OwnerRole  = "varde_owner"
+	WriterRole = "varde_writer"
+)
+
+// ensureRoles creates OwnerRole and WriterRole when they are missing: login roles that are not
+// superusers and cannot create roles or databases.
+func (c *Cluster) ensureRoles(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("pgtemp: connect to create roles: %w", err)
+	}
+	defer conn.Close(ctx)
+	for _, role := range []string{OwnerRole, WriterRole} {
+		var exists bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
+			return fmt.Errorf("pgtemp: role %s: %w", role, err)
+		}
+		if exists {
+			continue
+		}
+		if _, err := conn.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+
+			" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"); err != nil {
+			return fmt.Errorf("pgtemp: create role %s: %w", role, err)
+		}
+	}
+	return nil
+}
+
+// CreateDatabase creates database name owned by OwnerRole unless it exists.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("pgtemp: connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("pgtemp: database %s: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" OWNER "+pgx.Identifier{OwnerRole}.Sanitize()); err != nil {
+		return fmt.Errorf("pgtemp: create database %s: %w", name, err)
+	}
+	return nil
 }
 
 func (c *Cluster) start(ctx context.Context) error {
@@ -160,14 +217,17 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	if c.running(ctx) {
 		c.cfg.Logger.Info("reusing running cluster", "dir", c.dir)
-		return nil
+		return c.ensureRoles(ctx)
 	}
 	// The server only listens on the socket.
 	opts := fmt.Sprintf("-k %s -c listen_addresses='' -c max_connections=200", c.dir)
 	if c.cfg.NotDurable {
 		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	}
-	return c.cmd(ctx, "pg_ctl", "-D", c.dataDir(), "-o", opts, "-l", filepath.Join(c.dir, "server.log"), "-w", "start")
+	if err := c.cmd(ctx, "pg_ctl", "-D", c.dataDir(), "-o", opts, "-l", filepath.Join(c.dir, "server.log"), "-w", "start"); err != nil {
+		return err
+	}
+	return c.ensureRoles(ctx)
 }
 
 func (c *Cluster) running(ctx context.Context) bool {

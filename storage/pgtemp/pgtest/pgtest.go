@@ -43,9 +43,23 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// Database creates a fresh empty database in the test binary's cluster and returns its URL. It is dropped
-// when the test ends.
+// Database creates a fresh empty database in the test binary's cluster and returns the superuser's URL
+// for it. It is dropped when the test ends.
 func Database(t testing.TB) string {
+	t.Helper()
+	return DatabaseRoles(t).Super
+}
+
+// URLs reach one test database as each of the cluster's roles.
+type URLs struct {
+	Super  string // the cluster's superuser, postgres: the attacker of the tamper tests
+	Owner  string // pgtemp.OwnerRole, owner of the database: runs migrations
+	Writer string // pgtemp.WriterRole: what varde itself connects as
+}
+
+// DatabaseRoles creates a fresh empty database owned by pgtemp.OwnerRole and returns its URLs for each
+// role. It is dropped when the test ends.
+func DatabaseRoles(t testing.TB) URLs {
 	t.Helper()
 	sharedMu.Lock()
 	c := shared
@@ -60,7 +74,7 @@ func Database(t testing.TB) string {
 		t.Fatalf("pgtest: connect: %v", err)
 	}
 	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" OWNER "+pgx.Identifier{pgtemp.OwnerRole}.Sanitize()); err != nil {
 		t.Fatalf("pgtest: create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
@@ -71,7 +85,7 @@ func Database(t testing.TB) string {
 		defer conn.Close(ctx)
 		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	})
-	return c.URL(name)
+	return URLs{Super: c.URL(name), Owner: c.URLAs(pgtemp.OwnerRole, name), Writer: c.URLAs(pgtemp.WriterRole, name)}
 }
 
 func sanitize(s string) string {
