@@ -17,7 +17,7 @@ import (
 // Observation is one fact gathered by an audit, as storage keeps it: a resolution of a host, or one
 // database's (or provider file's, or vantage's) answer about one address.
 type Observation struct {
-	Kind  string     `json:"kind"` // "resolution", "geoip", "cloud", "rtt"
+	Kind  string     `json:"kind"` // one of the Observation* kinds
 	Store string     `json:"store"`
 	Host  string     `json:"host"`
 	Addr  netip.Addr `json:"addr,omitzero"`
@@ -29,12 +29,20 @@ type Observation struct {
 	RTT          *RTTObservation      `json:"rtt,omitempty"`
 }
 
+// Observation kinds.
+const (
+	ObservationResolution = "resolution"
+	ObservationGeoIP      = "geoip"
+	ObservationCloud      = "cloud"
+	ObservationRTT        = "rtt"
+)
+
 // Observations flattens the evidence of every store into storage rows, in inventory order.
 func (r *Result) Observations() []Observation {
 	var out []Observation
 	for _, s := range r.Stores {
 		for _, h := range s.Hosts {
-			o := Observation{Kind: "resolution", Store: s.Store.Name, Host: h.Host}
+			o := Observation{Kind: ObservationResolution, Store: s.Store.Name, Host: h.Host}
 			res := h.Resolution
 			o.Resolution = &res
 			if h.Err != nil {
@@ -43,13 +51,13 @@ func (r *Result) Observations() []Observation {
 			out = append(out, o)
 			for _, a := range h.Addrs {
 				for i := range a.GeoIP {
-					out = append(out, Observation{Kind: "geoip", Store: s.Store.Name, Host: h.Host, Addr: a.Addr, GeoIP: &a.GeoIP[i]})
+					out = append(out, Observation{Kind: ObservationGeoIP, Store: s.Store.Name, Host: h.Host, Addr: a.Addr, GeoIP: &a.GeoIP[i]})
 				}
 				if a.Cloud != nil {
-					out = append(out, Observation{Kind: "cloud", Store: s.Store.Name, Host: h.Host, Addr: a.Addr, Cloud: a.Cloud})
+					out = append(out, Observation{Kind: ObservationCloud, Store: s.Store.Name, Host: h.Host, Addr: a.Addr, Cloud: a.Cloud})
 				}
 				for i := range a.RTT {
-					out = append(out, Observation{Kind: "rtt", Store: s.Store.Name, Host: h.Host, Addr: a.Addr, RTT: &a.RTT[i]})
+					out = append(out, Observation{Kind: ObservationRTT, Store: s.Store.Name, Host: h.Host, Addr: a.Addr, RTT: &a.RTT[i]})
 				}
 			}
 		}
