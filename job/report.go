@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/varde/varde/audit/residency"
+	"github.com/varde/varde/geoip"
 	"github.com/varde/varde/reports"
 	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/storage"
@@ -102,7 +103,7 @@ func reportVerdict(f storage.Finding) (reports.Verdict, error) {
 			return reports.VerdictViolation, nil
 		}
 		return reports.VerdictCompliant, nil
-	case residency.VerdictUnknown:
+	case residency.VerdictUnknown, residency.VerdictNeedsReview:
 		return reports.VerdictInconclusive, nil
 	case residency.VerdictInEEA, residency.VerdictAdequate:
 		return reports.VerdictCompliant, nil
@@ -180,6 +181,21 @@ func (sa *storedAudit) complianceModel() (reports.ComplianceModel, error) {
 				return m, err
 			}
 			m.Residency = append(m.Residency, row)
+			st, err := storeStatus(f)
+			if err != nil {
+				return m, err
+			}
+			if m.Headline == nil {
+				m.Headline = &reports.Headline{}
+			}
+			switch st {
+			case residency.StatusCompliant:
+				m.Headline.Compliant++
+			case residency.StatusNotCompliant:
+				m.Headline.NotCompliant++
+			default:
+				m.Headline.NotShownCompliant++
+			}
 		}
 	}
 	reports.SortFindings(m.Findings)
@@ -246,7 +262,16 @@ func (sa *storedAudit) databases() []reports.DatabaseProvenance {
 			continue
 		}
 		seen[o.FileSHA256] = true
-		out = append(out, reports.DatabaseProvenance{Type: o.DatabaseType, BuildDate: o.BuildEpoch, SHA256: o.FileSHA256})
+		p := reports.DatabaseProvenance{Type: o.DatabaseType, BuildDate: o.BuildEpoch, SHA256: o.FileSHA256}
+		if o.Source == residency.ObservationGeoIP {
+			gp := geoip.Provenance{Path: o.DatabasePath, DatabaseType: o.DatabaseType, BuildEpoch: o.BuildEpoch,
+				Default: o.DatabasePath == geoip.DefaultPath}
+			p.Basis = string(residency.Basis(gp))
+			if age := residency.AgeDays(gp, o.ObservedAt); age >= 0 {
+				p.AgeDays, p.AgeKnown = age, true
+			}
+		}
+		out = append(out, p)
 	}
 	return out
 }

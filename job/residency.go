@@ -21,12 +21,16 @@ type storeSummary struct {
 	Addresses  []string `json:"addresses"`
 	Countries  []string `json:"countries"`
 	Verdict    string   `json:"verdict"`
+	Status     string   `json:"status"` // residency.Status; empty in audits stored before it existed
 	Compliant  bool     `json:"compliant"`
 	LegalBasis string   `json:"legal_basis"`
 	Physics    []string `json:"physics"`
 	GeoIPType  string   `json:"geoip_type"`
 	GeoIPBuild string   `json:"geoip_build"`
 	GeoIPSHA   string   `json:"geoip_sha256"`
+	GeoIPBasis string   `json:"geoip_basis"`
+	// GeoIPAgeDays is the database's age at the lookups, -1 without a build date.
+	GeoIPAgeDays int `json:"geoip_age_days"`
 }
 
 // ruleStoreSummary is the rule whose findings carry a storeSummary.
@@ -81,7 +85,9 @@ func ResidencyRecords(res *residency.Result, now time.Time) ([]storage.Observati
 
 	records := res.Records
 	var findings []storage.Finding
-	for _, sr := range res.Stores {
+	// The databases' own findings (age, basis) come first, under no store.
+	stores := append([]residency.StoreResult{{Findings: res.SourceFindings}}, res.Stores...)
+	for _, sr := range stores {
 		for _, f := range sr.Findings {
 			// compliant has its own column; "finding" still carries the whole judgement.
 			ev := map[string]any{"finding": f, "evidence": f.Evidence}
@@ -104,7 +110,7 @@ func ResidencyRecords(res *residency.Result, now time.Time) ([]storage.Observati
 
 func summarise(sr residency.StoreResult, records []residency.ProcessingRecord, res *residency.Result) storeSummary {
 	s := storeSummary{Store: sr.Store.Name, Location: sr.Store.Location, Countries: sr.Countries,
-		Verdict: string(sr.Verdict), Compliant: sr.Compliant}
+		Verdict: string(sr.Verdict), Status: string(sr.Status), Compliant: sr.Compliant}
 	var articles []string
 	for _, r := range records {
 		if r.Store == sr.Store.Name && !slices.Contains(articles, r.Article) {
@@ -115,9 +121,9 @@ func summarise(sr residency.StoreResult, records []residency.ProcessingRecord, r
 	for _, a := range sr.Addresses {
 		s.Addresses = append(s.Addresses, a.Addr.String())
 		for _, p := range a.Physics {
-			line := fmt.Sprintf("%s: %s", a.Addr, p.Class)
+			line := fmt.Sprintf("GeoIP %s for %s: %s", p.Claimed, a.Addr, p.Summary())
 			if p.Vantage != "" {
-				line += fmt.Sprintf(" (%s, min RTT %.2f ms, radius %.0f km)", p.Vantage, float64(p.MinRTT)/1e6, p.RadiusKm)
+				line += fmt.Sprintf(" (min RTT %.2f ms, at the speed of light)", float64(p.MinRTT)/1e6)
 			}
 			s.Physics = append(s.Physics, line)
 		}
@@ -125,11 +131,35 @@ func summarise(sr residency.StoreResult, records []residency.ProcessingRecord, r
 	if len(res.Sources) > 0 {
 		p := res.Sources[0]
 		s.GeoIPType, s.GeoIPSHA = p.DatabaseType, p.SHA256
+		s.GeoIPBasis, s.GeoIPAgeDays = string(residency.Basis(p)), residency.AgeDays(p, res.LookedUp)
 		if !p.BuildEpoch.IsZero() {
 			s.GeoIPBuild = p.BuildEpoch.UTC().Format(time.RFC3339)
 		}
 	}
 	return s
+}
+
+// storeStatus is the headline status of a stored store-level finding. Audits stored before the status
+// existed derive it from compliant alone, the only word they have: compliant, or not shown compliant.
+func storeStatus(f storage.Finding) (residency.Status, error) {
+	var ev struct {
+		Summary *storeSummary `json:"summary"`
+	}
+	if err := json.Unmarshal(f.Evidence, &ev); err != nil {
+		return "", fmt.Errorf("finding %d (%s): evidence: %w", f.ID, f.Subject, err)
+	}
+	if ev.Summary == nil {
+		return "", fmt.Errorf("finding %d (%s): a %s finding without the store summary in its evidence", f.ID, f.Subject, f.RuleID)
+	}
+	switch st := residency.Status(ev.Summary.Status); {
+	case slices.Contains(residency.Statuses(), st):
+		return st, nil
+	case st != "":
+		return "", fmt.Errorf("finding %d (%s): store status %q is not one the rules know", f.ID, f.Subject, st)
+	case ev.Summary.Compliant:
+		return residency.StatusCompliant, nil
+	}
+	return residency.StatusNotShownCompliant, nil
 }
 
 // residencyRow rebuilds a report row from a stored store-level finding.
@@ -144,14 +174,16 @@ func residencyRow(f storage.Finding) (reports.ResidencyRow, error) {
 		return reports.ResidencyRow{}, fmt.Errorf("finding %d (%s): a %s finding without the store summary in its evidence", f.ID, f.Subject, f.RuleID)
 	}
 	s := ev.Summary
-	verdict := s.Verdict
-	if !s.Compliant {
-		verdict += " (not compliant)"
+	status, err := storeStatus(f)
+	if err != nil {
+		return reports.ResidencyRow{}, err
 	}
+	verdict := s.Verdict + "\n" + strings.ReplaceAll(string(status), "_", " ")
 	row := reports.ResidencyRow{Store: s.Store + " — " + s.Location, Addresses: s.Addresses,
 		Country: strings.Join(s.Countries, ", "), Verdict: verdict, LegalBasis: s.LegalBasis,
 		Physics: strings.Join(s.Physics, "; "),
-		GeoIP:   reports.DatabaseProvenance{Type: s.GeoIPType, SHA256: s.GeoIPSHA}}
+		GeoIP: reports.DatabaseProvenance{Type: s.GeoIPType, SHA256: s.GeoIPSHA, Basis: s.GeoIPBasis,
+			AgeDays: s.GeoIPAgeDays, AgeKnown: s.GeoIPBasis != "" && s.GeoIPAgeDays >= 0}}
 	if s.GeoIPBuild != "" {
 		t, err := time.Parse(time.RFC3339, s.GeoIPBuild)
 		if err != nil {

@@ -3,7 +3,11 @@ package job
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/varde/varde/audit/residency"
 	"github.com/varde/varde/geoip"
@@ -33,7 +37,16 @@ func OpenSources(geoipDBs, cloudRanges []string, logger *slog.Logger) (*Sources,
 		return nil
 	}
 	if len(geoipDBs) == 0 {
-		if err := open(geoip.OpenDefault()); err != nil {
+		found, err := DiscoverGeoIP(GeoIPUpdateConfs, GeoIPUpdateDirs)
+		if err != nil {
+			return nil, err
+		}
+		if found != "" {
+			if logger != nil {
+				logger.Info("using the GeoIP database geoipupdate maintains", "path", found)
+			}
+			geoipDBs = []string{found}
+		} else if err := open(geoip.OpenDefault()); err != nil {
 			return nil, err
 		}
 	}
@@ -58,6 +71,48 @@ func OpenSources(geoipDBs, cloudRanges []string, logger *slog.Logger) (*Sources,
 	}
 	s.Resolver = res
 	return s, nil
+}
+
+// GeoIPUpdateConfs are where geoipupdate's GeoIP.conf lives; its DatabaseDirectory is searched first.
+var GeoIPUpdateConfs = []string{"/etc/GeoIP.conf", "/usr/local/etc/GeoIP.conf"}
+
+// GeoIPUpdateDirs are geoipupdate's default database directories (MaxMind's convention), searched after
+// any DatabaseDirectory.
+var GeoIPUpdateDirs = []string{"/usr/share/GeoIP", "/var/lib/GeoIP"}
+
+// geoipUpdateNames are the databases geoipupdate writes, best first: location-based City, then Country.
+var geoipUpdateNames = []string{"GeoIP2-City.mmdb", "GeoIP2-Country.mmdb", "GeoLite2-City.mmdb", "GeoLite2-Country.mmdb"}
+
+// DiscoverGeoIP returns the best database that geoipupdate maintains: the DatabaseDirectory of the first
+// GeoIP.conf that exists, then dirs, in order; "" when there is none, so the shipped default is used. A
+// GeoIP.conf that cannot be read is an error naming it, rather than a silent fall back to the default.
+func DiscoverGeoIP(confs, dirs []string) (string, error) {
+	var search []string
+	for _, c := range confs {
+		b, err := os.ReadFile(c)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("geoipupdate config %s: %w", c, err)
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), " ")
+			if k == "DatabaseDirectory" && strings.TrimSpace(v) != "" {
+				search = append(search, strings.TrimSpace(v))
+			}
+		}
+		break
+	}
+	for _, d := range append(search, dirs...) {
+		for _, n := range geoipUpdateNames {
+			p := filepath.Join(d, n)
+			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+				return p, nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // Apply puts the sources into a residency config.

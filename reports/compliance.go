@@ -111,7 +111,7 @@ func Compliance(w io.Writer, m ComplianceModel, opts Options) error {
 	d.f.SetKeywords("varde audit "+m.AuditID, true)
 
 	complianceCover(d, &m)
-	complianceSummary(d, findings)
+	complianceSummary(d, m.Headline, findings)
 	complianceFindings(d, findings)
 	complianceResidency(d, m.Residency)
 	complianceLatency(d, m.Latency)
@@ -167,9 +167,17 @@ func complianceCover(d *doc, m *ComplianceModel) {
 	})
 }
 
-func complianceSummary(d *doc, findings []Finding) {
+func complianceSummary(d *doc, h *Headline, findings []Finding) {
 	d.newPage()
 	d.heading("Summary")
+	if h != nil {
+		d.paragraph(fontSans, "B", 12, fmt.Sprintf("Data stores: %d compliant · %d not compliant · %d not shown compliant",
+			h.Compliant, h.NotCompliant, h.NotShownCompliant))
+		d.paragraph(fontSans, "", 9, "Not shown compliant counts every store whose location is unknown, anycast, or "+
+			"needs review (witnesses that contradict each other, a missing or stale declaration): the controller "+
+			"must be able to demonstrate compliance (GDPR Art. 5(2)), so these are not compliant until shown.")
+		d.f.Ln(2)
+	}
 	type count struct {
 		verdict string
 		bySev   map[Severity]int
@@ -295,7 +303,14 @@ func provenance(p DatabaseProvenance) string {
 	if p.Type == "" && p.SHA256 == "" {
 		return "—"
 	}
-	return orDash(p.Type) + "\nbuilt " + fmtDate(p.BuildDate) + "\nsha256 " + orDash(p.SHA256)
+	out := orDash(p.Type) + "\nbuilt " + fmtDate(p.BuildDate)
+	if p.AgeKnown {
+		out += fmt.Sprintf(", %d days old", p.AgeDays)
+	}
+	if p.Basis != "" {
+		out += "\n" + p.Basis
+	}
+	return out + "\nsha256 " + orDash(p.SHA256)
 }
 
 func complianceLatency(d *doc, rows []LatencyRow) {
@@ -404,12 +419,17 @@ func complianceAppendix(d *doc, m *ComplianceModel) {
 		d.paragraph(fontSans, "", 9.5, "No databases are recorded.")
 	} else {
 		d.table([]column{
-			{header: "Database", width: 45, align: "L"},
-			{header: "Build date", width: 25, align: "L"},
-			{header: "sha256", width: 110, align: "L", mono: true},
+			{header: "Database", width: 40, align: "L"},
+			{header: "Build date, age", width: 30, align: "L"},
+			{header: "Basis", width: 25, align: "L"},
+			{header: "sha256", width: 85, align: "L", mono: true},
 		}, len(ev.Databases), func(i int) []string {
 			p := ev.Databases[i]
-			return []string{orDash(p.Type), fmtDate(p.BuildDate), orDash(p.SHA256)}
+			built := fmtDate(p.BuildDate)
+			if p.AgeKnown {
+				built += fmt.Sprintf("\n%d days old", p.AgeDays)
+			}
+			return []string{orDash(p.Type), built, orDash(p.Basis), orDash(p.SHA256)}
 		})
 	}
 

@@ -17,7 +17,8 @@ const (
 // sampleCompliance is a quarterly audit with enough rows that every table spans a page break, long
 // unbroken cells, and Norwegian letters everywhere a user could type them.
 func sampleCompliance() ComplianceModel {
-	geo := DatabaseProvenance{Type: "GeoLite2-Country", BuildDate: time.Date(2026, 6, 23, 0, 0, 0, 0, time.UTC), SHA256: hashA}
+	geo := DatabaseProvenance{Type: "GeoLite2-Country", BuildDate: time.Date(2026, 6, 23, 0, 0, 0, 0, time.UTC), SHA256: hashA,
+		Basis: "location-based", AgeDays: 7, AgeKnown: true}
 	asn := DatabaseProvenance{Type: "GeoLite2-ASN", BuildDate: time.Date(2026, 6, 20, 0, 0, 0, 0, time.UTC), SHA256: hashB}
 	m := ComplianceModel{
 		Organisation: "Fjordvarme Drift AS — avdeling Tromsø (Ærlig, Øvre Årdal)",
@@ -33,6 +34,7 @@ func sampleCompliance() ComplianceModel {
 		},
 		ToolVersion:  "0.1.0-dev",
 		RulesVersion: "residency-rules/2026-05-06.1",
+		Headline:     &Headline{Compliant: 2, NotCompliant: 1, NotShownCompliant: 4},
 		Residency: []ResidencyRow{
 			{Store: "db1.fjordvarme.no", Addresses: []string{"193.0.2.10", "2001:db8:4e4f:1::10"}, Country: "NO", Verdict: "pass", LegalBasis: "Inside the EEA (Personopplysningsloven § 1)", Physics: "consistent: 0.8 ms ≥ 0.3 ms minimum for Oslo", GeoIP: geo},
 			{Store: "https://backup.example-cloud.com/buckets/fjordvarme-kundedata-sikkerhetskopi-2026/objects", Addresses: []string{"198.51.100.7", "198.51.100.8", "2001:db8:ffff:ffff:ffff:ffff:ffff:fffe"}, Country: "US", Verdict: "violation", LegalBasis: "none declared; GDPR Art. 45 adequacy (EU-US DPF) requires certification", Physics: "consistent: 92.1 ms ≥ 38.7 ms", GeoIP: geo},

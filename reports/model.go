@@ -28,7 +28,9 @@ type ComplianceModel struct {
 	ToolVersion  string
 	RulesVersion string
 
-	Findings    []Finding
+	Findings []Finding
+	// Headline counts the data stores by status; nil when the audit judged none.
+	Headline    *Headline
 	Residency   []ResidencyRow
 	Latency     []LatencyRow
 	GuestChecks []GuestCheckRow
@@ -47,11 +49,23 @@ type Finding struct {
 	Evidence       string // summary of the evidence the finding rests on
 }
 
+// Headline is how many data stores are compliant, not compliant, and not shown compliant. A store whose
+// location is unknown, anycast or in need of review is not shown compliant: it is never hidden among
+// softer words.
+type Headline struct {
+	Compliant, NotCompliant, NotShownCompliant int
+}
+
 // DatabaseProvenance identifies a GeoIP (or other) database an observation came from.
 type DatabaseProvenance struct {
 	Type      string // e.g. "GeoLite2-Country"
 	BuildDate time.Time
 	SHA256    string // hex digest of the database file
+	// Basis is "location-based" or "registration-based"; empty when not recorded.
+	Basis string
+	// AgeDays is the age at the lookups, when AgeKnown.
+	AgeDays  int
+	AgeKnown bool
 }
 
 // ResidencyRow is the judgement of one data store's location.

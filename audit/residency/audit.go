@@ -103,11 +103,26 @@ type Result struct {
 	Records      []ProcessingRecord
 	// Sources is the provenance of every GeoIP database consulted, in the order given.
 	Sources []geoip.Provenance
+	// LookedUp is when the sources were consulted: database ages are taken at this time.
+	LookedUp time.Time
+	// Policy is the policy the stores were judged under, defaults filled in.
+	Policy Policy
+	// SourceFindings judge the databases themselves (age, basis); they belong to no store.
+	SourceFindings []Finding
 }
 
-// Findings returns every finding of every store, in inventory order.
+// Headline counts the stores by status.
+func (r *Result) Headline() map[Status]int {
+	out := map[Status]int{}
+	for _, s := range r.Stores {
+		out[s.Status]++
+	}
+	return out
+}
+
+// Findings returns the source findings, then every finding of every store in inventory order.
 func (r *Result) Findings() []Finding {
-	var out []Finding
+	out := append([]Finding(nil), r.SourceFindings...)
 	for _, s := range r.Stores {
 		out = append(out, s.Findings...)
 	}
@@ -125,6 +140,10 @@ func Audit(ctx context.Context, cfg Config, inv *Inventory) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := inv.Policy.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", inv.Path, err)
+	}
+	rules = rules.WithPolicy(inv.Policy)
 	geo, err := Countries()
 	if err != nil {
 		return nil, err
@@ -195,12 +214,13 @@ func Audit(ctx context.Context, cfg Config, inv *Inventory) (*Result, error) {
 		return *ev, nil
 	}
 
-	out := &Result{RulesVersion: rules.Version, Date: rules.Date, Inventory: inv.Path}
+	out := &Result{RulesVersion: rules.Version, Date: rules.Date, Inventory: inv.Path, LookedUp: cfg.Now(), Policy: rules.Policy}
 	for _, l := range cfg.Locators {
 		if p, ok := l.(interface{ Provenance() geoip.Provenance }); ok {
 			out.Sources = append(out.Sources, p.Provenance())
 		}
 	}
+	out.SourceFindings = JudgeSources(rules, out.LookedUp, out.Sources)
 	for _, s := range inv.Stores {
 		var hosts []HostEvidence
 		for _, h := range s.Hosts {

@@ -9,7 +9,9 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -63,6 +65,15 @@ func (m MechanismType) Article() string {
 type Mechanism struct {
 	Type      MechanismType `json:"type"`
 	Reference string        `json:"reference"` // e.g. the SCC contract ID, the DPF listing, the BCR approval
+	// Coverage says how the recipient falls within a partial adequacy decision's scope (e.g. "commercial
+	// organisation subject to PIPEDA"); required to rely on a scoped decision.
+	Coverage string `json:"coverage,omitempty"`
+	// CheckedOn is when the DPF participant listing (or other certification) was last checked; a DPF
+	// declaration goes stale after Policy.DPFMaxAgeDays.
+	CheckedOn time.Time `json:"checked_on,omitzero"`
+	// Occasional marks an Art. 49 derogation as occasional, which the DPO must have assessed and documented
+	// (EDPB Guidelines 2/2018); a standing store without it cannot rest on a derogation.
+	Occasional bool `json:"occasional,omitempty"`
 }
 
 // Store is one data store of the inventory.
@@ -85,6 +96,7 @@ type Store struct {
 // Inventory is a parsed inventory file.
 type Inventory struct {
 	Path   string
+	Policy Policy // as written, defaults not yet filled in
 	Stores []Store
 }
 
@@ -112,7 +124,7 @@ func ParseInventory(name string, data []byte) (*Inventory, error) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
-	fields, err := p.mapping(root, "inventory", map[string]bool{"version": false, "stores": true})
+	fields, err := p.mapping(root, "inventory", map[string]bool{"version": false, "stores": true, "policy": false})
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +141,11 @@ func ParseInventory(name string, data []byte) (*Inventory, error) {
 		return nil, p.errf(stores, "stores: the list is empty")
 	}
 	inv := &Inventory{Path: name}
+	if pn, ok := fields["policy"]; ok {
+		if inv.Policy, err = p.policy(pn); err != nil {
+			return nil, err
+		}
+	}
 	seen := map[string]string{}
 	for _, n := range stores.Content {
 		s, err := p.store(n)
@@ -192,6 +209,43 @@ func (p parser) str(n *yaml.Node, what string) (string, error) {
 	return v, nil
 }
 
+func (p parser) policy(n *yaml.Node) (Policy, error) {
+	f, err := p.mapping(n, "policy", map[string]bool{"dpf_max_age_days": false, "geoip_max_age_days": false,
+		"eea_pending": false, "svalbard_jan_mayen": false})
+	if err != nil {
+		return Policy{}, err
+	}
+	var pol Policy
+	days := func(key string, dst *int) error {
+		v, ok := f[key]
+		if !ok {
+			return nil
+		}
+		d, err := strconv.Atoi(v.Value)
+		if err != nil || d <= 0 {
+			return p.errf(v, "policy %s %q: want a positive number of days", key, v.Value)
+		}
+		*dst = d
+		return nil
+	}
+	if err := days("dpf_max_age_days", &pol.DPFMaxAgeDays); err != nil {
+		return Policy{}, err
+	}
+	if err := days("geoip_max_age_days", &pol.GeoIPMaxAgeDays); err != nil {
+		return Policy{}, err
+	}
+	if v, ok := f["eea_pending"]; ok {
+		pol.EEAPending = EEAPendingPolicy(v.Value)
+	}
+	if v, ok := f["svalbard_jan_mayen"]; ok {
+		pol.SvalbardJanMayen = SJPolicy(v.Value)
+	}
+	if err := pol.Validate(); err != nil {
+		return Policy{}, p.errf(n, "%v", err)
+	}
+	return pol, nil
+}
+
 func (p parser) store(n *yaml.Node) (Store, error) {
 	f, err := p.mapping(n, "store", map[string]bool{
 		"name": true, "host": false, "url": false, "kind": true, "purpose": true,
@@ -216,11 +270,15 @@ func (p parser) store(n *yaml.Node) (Store, error) {
 	if locN == nil {
 		locN = urlN
 	}
-	if s.Location, err = p.str(locN, what+": host/url"); err != nil {
+	loc, err := p.str(locN, what+": host/url")
+	if err != nil {
 		return Store{}, err
 	}
-	if s.Hosts, err = ExtractHosts(s.Location); err != nil {
-		return Store{}, p.errf(locN, "%s: %v", what, err)
+	// Only the redacted form is kept: the location goes into evidence rows that can never be deleted, into
+	// error messages and into the PDF.
+	s.Location = RedactLocation(loc)
+	if s.Hosts, err = ExtractHosts(loc); err != nil {
+		return Store{}, p.errf(locN, "%s: %v", what, redactErr(err, loc, s.Location))
 	}
 	if s.Kind, err = p.str(f["kind"], what+": kind"); err != nil {
 		return Store{}, err
@@ -258,7 +316,8 @@ func (p parser) store(n *yaml.Node) (Store, error) {
 		}
 	}
 	if m, ok := f["transfer_mechanism"]; ok {
-		mf, err := p.mapping(m, what+": transfer_mechanism", map[string]bool{"type": true, "reference": false})
+		mf, err := p.mapping(m, what+": transfer_mechanism", map[string]bool{"type": true, "reference": false,
+			"coverage": false, "checked_on": false, "occasional": false})
 		if err != nil {
 			return Store{}, err
 		}
@@ -276,6 +335,32 @@ func (p parser) store(n *yaml.Node) (Store, error) {
 		if r, ok := mf["reference"]; ok {
 			if s.Mechanism.Reference, err = p.str(r, what+": transfer_mechanism reference"); err != nil {
 				return Store{}, err
+			}
+		}
+		if c, ok := mf["coverage"]; ok {
+			if s.Mechanism.Coverage, err = p.str(c, what+": transfer_mechanism coverage"); err != nil {
+				return Store{}, err
+			}
+		}
+		if c, ok := mf["checked_on"]; ok {
+			v, err := p.str(c, what+": transfer_mechanism checked_on")
+			if err != nil {
+				return Store{}, err
+			}
+			if s.Mechanism.CheckedOn, err = parseDay(v); err != nil {
+				return Store{}, p.errf(c, "%s: transfer_mechanism checked_on %q: want YYYY-MM-DD", what, v)
+			}
+		}
+		if o, ok := mf["occasional"]; ok {
+			switch o.Value {
+			case "true":
+				s.Mechanism.Occasional = true
+			case "false":
+			default:
+				return Store{}, p.errf(o, "%s: transfer_mechanism occasional %q: want true or false", what, o.Value)
+			}
+			if s.Mechanism.Type != MechanismDerogation {
+				return Store{}, p.errf(o, "%s: transfer_mechanism occasional applies to type derogation (GDPR Art. 49) only", what)
 			}
 		}
 		if s.Mechanism.Type != MechanismNone && s.Mechanism.Reference == "" {
@@ -380,4 +465,63 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// secretParams are query parameter names whose values are credentials, compared case-insensitively after
+// removing "-" and "_".
+var secretParams = []string{"password", "passwd", "pass", "pwd", "secret", "token", "accesstoken", "apikey",
+	"key", "accesskey", "secretkey", "sslpassword", "sslkey", "auth", "authorization", "credential",
+	"credentials", "signature", "sig", "xamzsignature", "xamzcredential", "xamzsecuritytoken", "sessiontoken"}
+
+// Redacted replaces a credential in a redacted location.
+const Redacted = "REDACTED"
+
+// RedactLocation returns the location with credentials removed: URL userinfo (user:password@) and the
+// values of query parameters that carry secrets (password=, token=, ...). Host, port, path and other
+// parameters stay, so the location still identifies the store. It works on text, because multi-host
+// Postgres URLs do not parse as URLs.
+func RedactLocation(loc string) string {
+	scheme, rest, ok := strings.Cut(loc, "://")
+	if !ok {
+		return loc
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		authority = Redacted + "@" + authority[at+1:]
+	}
+	path, query, hasQuery := strings.Cut(tail, "?")
+	if !hasQuery {
+		return scheme + "://" + authority + tail
+	}
+	query, frag, hasFrag := strings.Cut(query, "#")
+	parts := strings.Split(query, "&")
+	for i, kv := range parts {
+		k, _, _ := strings.Cut(kv, "=")
+		name := strings.ToLower(k)
+		if u, err := url.QueryUnescape(name); err == nil {
+			name = u
+		}
+		name = strings.NewReplacer("-", "", "_", "").Replace(name)
+		if slices.Contains(secretParams, name) {
+			parts[i] = k + "=" + Redacted
+		}
+	}
+	out := scheme + "://" + authority + path + "?" + strings.Join(parts, "&")
+	if hasFrag {
+		out += "#" + frag
+	}
+	return out
+}
+
+// redactErr rewrites an error that quotes the raw location so that it quotes the redacted one instead.
+func redactErr(err error, raw, redacted string) error {
+	msg := err.Error()
+	if raw == redacted || !strings.Contains(msg, raw) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(msg, raw, redacted))
 }

@@ -101,3 +101,25 @@ func unwrapAll(err error) error {
 		err = u.Unwrap()
 	}
 }
+
+func TestRedactLocation(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"postgres://app:s3cret@db.example.no:5432/app":                    "postgres://REDACTED@db.example.no:5432/app",
+		"postgresql://u:p@h1:5432,h2:5433/app?sslmode=verify-full":        "postgresql://REDACTED@h1:5432,h2:5433/app?sslmode=verify-full",
+		"mysql://shop@88.198.1.1:3306/shop":                               "mysql://REDACTED@88.198.1.1:3306/shop",
+		"https://s3.example.com/b?X-Amz-Signature=abc&x-amz-credential=k": "https://s3.example.com/b?X-Amz-Signature=REDACTED&x-amz-credential=REDACTED",
+		"postgres://h/db?user=app&password=pw&sslpassword=x#frag":         "postgres://h/db?user=app&password=REDACTED&sslpassword=REDACTED#frag",
+		"redis://h:6379?access_token=t&db=2":                              "redis://h:6379?access_token=REDACTED&db=2",
+		"db.example.no:5432":                                              "db.example.no:5432",
+	} {
+		if got := RedactLocation(in); got != want {
+			t.Errorf("RedactLocation(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// A location that fails to parse is quoted redacted in the error too.
+	_, err := ParseInventory("inv.yaml", []byte("stores:\n  - {name: a, url: \"postgres://u:hunter2@h1:5432,:5433/x\", kind: k, purpose: p, data_category: ordinary, role: controller}\n"))
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "inv.yaml:2") {
+		t.Errorf("error %v: want it to name inv.yaml:2 without the password", err)
+	}
+}

@@ -17,7 +17,7 @@ import (
 // Observation is one fact gathered by an audit, as storage keeps it: a resolution of a host, or one
 // database's (or provider file's, or vantage's) answer about one address.
 type Observation struct {
-	Kind  string     `json:"kind"` // "resolution", "geoip", "cloud", "rtt"
+	Kind  string     `json:"kind"` // one of the Observation* kinds
 	Store string     `json:"store"`
 	Host  string     `json:"host"`
 	Addr  netip.Addr `json:"addr,omitzero"`
@@ -29,12 +29,20 @@ type Observation struct {
 	RTT          *RTTObservation      `json:"rtt,omitempty"`
 }
 
+// Observation kinds.
+const (
+	ObservationResolution = "resolution"
+	ObservationGeoIP      = "geoip"
+	ObservationCloud      = "cloud"
+	ObservationRTT        = "rtt"
+)
+
 // Observations flattens the evidence of every store into storage rows, in inventory order.
 func (r *Result) Observations() []Observation {
 	var out []Observation
 	for _, s := range r.Stores {
 		for _, h := range s.Hosts {
-			o := Observation{Kind: "resolution", Store: s.Store.Name, Host: h.Host}
+			o := Observation{Kind: ObservationResolution, Store: s.Store.Name, Host: h.Host}
 			res := h.Resolution
 			o.Resolution = &res
 			if h.Err != nil {
@@ -43,13 +51,13 @@ func (r *Result) Observations() []Observation {
 			out = append(out, o)
 			for _, a := range h.Addrs {
 				for i := range a.GeoIP {
-					out = append(out, Observation{Kind: "geoip", Store: s.Store.Name, Host: h.Host, Addr: a.Addr, GeoIP: &a.GeoIP[i]})
+					out = append(out, Observation{Kind: ObservationGeoIP, Store: s.Store.Name, Host: h.Host, Addr: a.Addr, GeoIP: &a.GeoIP[i]})
 				}
 				if a.Cloud != nil {
-					out = append(out, Observation{Kind: "cloud", Store: s.Store.Name, Host: h.Host, Addr: a.Addr, Cloud: a.Cloud})
+					out = append(out, Observation{Kind: ObservationCloud, Store: s.Store.Name, Host: h.Host, Addr: a.Addr, Cloud: a.Cloud})
 				}
 				for i := range a.RTT {
-					out = append(out, Observation{Kind: "rtt", Store: s.Store.Name, Host: h.Host, Addr: a.Addr, RTT: &a.RTT[i]})
+					out = append(out, Observation{Kind: ObservationRTT, Store: s.Store.Name, Host: h.Host, Addr: a.Addr, RTT: &a.RTT[i]})
 				}
 			}
 		}
@@ -62,11 +70,19 @@ type jsonReport struct {
 	RulesVersion string             `json:"rules_version"`
 	Date         string             `json:"date"`
 	Inventory    string             `json:"inventory"`
-	Sources      []geoip.Provenance `json:"geoip_sources"`
+	Sources      []jsonSource       `json:"geoip_sources"`
+	Policy       Policy             `json:"policy"`
+	Headline     map[Status]int     `json:"headline"`
 	Stores       []jsonStore        `json:"stores"`
 	Findings     []Finding          `json:"findings"`
 	Records      []ProcessingRecord `json:"records_of_processing"`
 	Observations []Observation      `json:"observations"`
+}
+
+type jsonSource struct {
+	geoip.Provenance
+	Basis   GeoIPBasis `json:"basis"`
+	AgeDays int        `json:"age_days"` // at the lookups; -1 without a build date
 }
 
 type jsonStore struct {
@@ -79,6 +95,7 @@ type jsonStore struct {
 	Role      Role         `json:"role"`
 	Mechanism Mechanism    `json:"transfer_mechanism"`
 	Verdict   Verdict      `json:"verdict"`
+	Status    Status       `json:"status"`
 	Compliant bool         `json:"compliant"`
 	Severity  Severity     `json:"severity"`
 	Countries []string     `json:"countries"`
@@ -88,11 +105,17 @@ type jsonStore struct {
 // WriteJSON writes the whole result as one indented JSON document.
 func WriteJSON(w io.Writer, r *Result) error {
 	rep := jsonReport{RulesVersion: r.RulesVersion, Date: r.Date.Format(time.DateOnly), Inventory: r.Inventory,
-		Sources: r.Sources, Findings: r.Findings(), Records: r.Records, Observations: r.Observations()}
+		Policy: r.Policy, Headline: r.Headline(), Findings: r.Findings(), Records: r.Records, Observations: r.Observations()}
+	for _, st := range Statuses() {
+		rep.Headline[st] += 0 // every status appears, zero included
+	}
+	for _, p := range r.Sources {
+		rep.Sources = append(rep.Sources, jsonSource{Provenance: p, Basis: Basis(p), AgeDays: AgeDays(p, r.LookedUp)})
+	}
 	for _, s := range r.Stores {
 		js := jsonStore{Name: s.Store.Name, Location: s.Store.Location, Pos: s.Store.Pos, Kind: s.Store.Kind,
 			Purpose: s.Store.Purpose, Category: s.Store.Category, Role: s.Store.Role, Mechanism: s.Store.Mechanism,
-			Verdict: s.Verdict, Compliant: s.Compliant, Severity: s.Severity, Countries: s.Countries}
+			Verdict: s.Verdict, Status: s.Status, Compliant: s.Compliant, Severity: s.Severity, Countries: s.Countries}
 		for _, a := range s.Addresses {
 			js.Addresses = append(js.Addresses, a.Addr)
 		}
@@ -110,15 +133,17 @@ func WriteTable(w io.Writer, r *Result) error {
 	fmt.Fprintf(ew, "Data residency — rules %s in force on %s — inventory %s\n", r.RulesVersion,
 		r.Date.Format(time.DateOnly), r.Inventory)
 	for _, p := range r.Sources {
-		fmt.Fprintf(ew, "GeoIP: %s %s, built %s, sha256 %s", p.DatabaseType, p.Path, p.BuildEpoch.UTC().Format(time.DateOnly), p.SHA256)
+		fmt.Fprintf(ew, "GeoIP: %s", strings.TrimPrefix(ProvenanceLine(p, r.LookedUp), "geoip "))
 		if p.Attribution != "" {
 			fmt.Fprintf(ew, " — %s", firstLine(p.Attribution))
 		}
 		fmt.Fprintln(ew)
 	}
-	fmt.Fprintln(ew)
+	h := r.Headline()
+	fmt.Fprintf(ew, "\nStores: %d compliant, %d not compliant, %d not shown compliant (unknown, anycast and needs-review count as not shown compliant)\n\n",
+		h[StatusCompliant], h[StatusNotCompliant], h[StatusNotShownCompliant])
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STORE\tVERDICT\tCOMPLIANT\tSEVERITY\tCOUNTRIES\tADDRESSES")
+	fmt.Fprintln(tw, "STORE\tVERDICT\tSTATUS\tSEVERITY\tCOUNTRIES\tADDRESSES")
 	for _, s := range r.Stores {
 		var addrs []string
 		for _, a := range s.Addresses {
@@ -129,7 +154,7 @@ func WriteTable(w io.Writer, r *Result) error {
 				addrs = append(addrs, h.Host+" (unresolved)")
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Store.Name, s.Verdict, yesNo(s.Compliant), s.Severity,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Store.Name, s.Verdict, s.Status, s.Severity,
 			dashIfEmpty(strings.Join(s.Countries, ",")), strings.Join(addrs, " "))
 	}
 	tw.Flush()

@@ -10,11 +10,17 @@ import (
 	"time"
 )
 
-// Physics constants. Light in fibre covers about 200,000 km/s, so one millisecond of round trip bounds the
-// great-circle distance to about 100 km. Routes only ever detour, so the bound is safe in one direction: a
-// low RTT disproves a far-away answer, a high RTT proves nothing.
+// Physics constants. A round trip covers the distance twice, so a minimum RTT bounds the great-circle
+// distance to the vantage by half the RTT times the fastest signal speed. Routes only ever detour, so the
+// bound holds in one direction: a low RTT disproves a far-away answer, a high RTT proves nothing.
 const (
-	KmPerMsRTT = 100.0
+	// KmPerMsRTT is the bound used for every claim: light in vacuum, 299,792 km/s, over half the RTT, about
+	// 150 km per ms of RTT. Microwave links and hollow-core fibre come close to c, so the 100 km per ms of
+	// ordinary fibre (2/3 c) is typical, not a bound, and a disc drawn with it could exclude the true place.
+	KmPerMsRTT = 149.896
+	// KmPerMsRTTFibre is the typical reach of ordinary fibre (about 2/3 c), stated beside the bound so a
+	// reader sees how far the endpoint most likely is; no verdict rests on it.
+	KmPerMsRTTFibre = 100.0
 	// ToleranceKm widens every disc for the generalisation of the 1:50m boundaries and for vantage
 	// coordinates given to a city.
 	ToleranceKm = 25.0
@@ -40,21 +46,31 @@ type RTTObservation struct {
 	MeasuredAt time.Time `json:"measured_at"`
 }
 
-// RadiusKm is the disc the address must lie in, tolerance included.
+// RadiusKm is the disc the address must lie in at the speed of light, tolerance included.
 func (o RTTObservation) RadiusKm() float64 {
 	return float64(o.MinRTT)/float64(time.Millisecond)*KmPerMsRTT + ToleranceKm
 }
 
-// PhysicsClass classifies a GeoIP answer against the RTT discs.
+// FibreKm is the typical reach over ordinary fibre, for the reader only.
+func (o RTTObservation) FibreKm() float64 {
+	return float64(o.MinRTT) / float64(time.Millisecond) * KmPerMsRTTFibre
+}
+
+// PhysicsClass names what the RTT discs show about the responding endpoint. None of them says where the
+// data is: a proxy, load balancer or CDN edge near the vantage can front a backend anywhere.
 type PhysicsClass string
 
 const (
-	// PhysicsProven: the whole disc lies in EEA or fully adequate territory.
-	PhysicsProven PhysicsClass = "proven"
-	// PhysicsConsistent: a decisive disc reaches the claimed country but also other territory.
-	PhysicsConsistent PhysicsClass = "consistent"
-	// PhysicsContradicted: some disc does not reach the claimed country, or two discs do not meet (anycast).
-	PhysicsContradicted PhysicsClass = "contradicted"
+	// PhysicsEndpointInQualifyingLand: every country with land where all discs meet is EEA or fully
+	// adequate territory. It shows where the endpoint is, not where the data is.
+	PhysicsEndpointInQualifyingLand PhysicsClass = "endpoint_within_eea_or_adequate_land"
+	// PhysicsEndpointNearClaim: the discs reach the GeoIP country but also other territory.
+	PhysicsEndpointNearClaim PhysicsClass = "endpoint_within_radius"
+	// PhysicsEndpointNotInClaim: the endpoint cannot be in the GeoIP country even at the speed of light.
+	PhysicsEndpointNotInClaim PhysicsClass = "endpoint_cannot_be_in_country"
+	// PhysicsEndpointSeveralSites: two discs do not meet, so one address answers from several places
+	// (anycast).
+	PhysicsEndpointSeveralSites PhysicsClass = "endpoint_at_several_sites"
 	// PhysicsUnverifiable: no RTT, or every disc too big to decide.
 	PhysicsUnverifiable PhysicsClass = "unverifiable"
 )
@@ -63,15 +79,29 @@ const (
 type PhysicsResult struct {
 	Class   PhysicsClass `json:"class"`
 	Claimed string       `json:"claimed"` // the GeoIP country checked, ISO alpha-2
-	// Vantage, MinRTT and RadiusKm describe the deciding disc (the smallest one, or the contradicting one).
+	// Vantage, MinRTT and RadiusKm describe the deciding disc (the smallest one, or the one that excludes
+	// the claim).
 	Vantage  string        `json:"vantage"`
 	MinRTT   time.Duration `json:"min_rtt"`
 	RadiusKm float64       `json:"radius_km"`
-	// DiscCountries are the countries with land inside the deciding disc ("" = land of unknown status).
+	// Vantages are every vantage whose disc was intersected.
+	Vantages []string `json:"vantages"`
+	// DiscCountries are the countries with land inside every disc ("" = land of unknown status).
 	DiscCountries []string `json:"disc_countries"`
-	// SplitSites is set when two discs do not intersect: one address answering from two places (anycast).
-	SplitSites bool   `json:"split_sites"`
-	Message    string `json:"message"`
+	Message       string   `json:"message"`
+}
+
+// Summary is the one-line statement of what the check shows, named for the endpoint.
+func (p PhysicsResult) Summary() string {
+	switch p.Class {
+	case PhysicsEndpointInQualifyingLand, PhysicsEndpointNearClaim:
+		return fmt.Sprintf("endpoint within %.0f km of vantage %s", p.RadiusKm, p.Vantage)
+	case PhysicsEndpointNotInClaim:
+		return fmt.Sprintf("endpoint cannot be in country %s (within %.0f km of vantage %s)", p.Claimed, p.RadiusKm, p.Vantage)
+	case PhysicsEndpointSeveralSites:
+		return "endpoint answers from several sites (" + strings.Join(p.Vantages, ", ") + ")"
+	}
+	return "physics unverifiable"
 }
 
 // geometryCode maps ISO codes that the admin-0 set folds into another country.
@@ -98,9 +128,10 @@ func (g *Geometry) discCountries(lat, lon, r float64) []string {
 }
 
 // ClassifyPhysics checks the GeoIP country claimed for an address against its RTT observations. It is a pure
-// function of its inputs. Each disc is judged on its own: the address lies in every disc, so one disc that
-// misses the claimed country contradicts it, and one disc wholly in qualifying territory proves the
-// territory (Constraint-Based Geolocation would intersect the discs; this is the conservative subset of it).
+// function of its inputs. The endpoint lies in every disc, so the discs are intersected (Constraint-Based
+// Geolocation, Gueye et al., IEEE/ACM ToN 14(6), 2006): a country is possible only if every disc reaches it.
+// The intersection of the per-disc country sets is a superset of the land in the true intersection, which
+// is the safe direction for both "cannot be in" and "within qualifying land".
 func ClassifyPhysics(r *Rules, g *Geometry, claimed string, rtts []RTTObservation) PhysicsResult {
 	res := PhysicsResult{Claimed: claimed}
 	var discs []RTTObservation
@@ -115,13 +146,16 @@ func ClassifyPhysics(r *Rules, g *Geometry, claimed string, rtts []RTTObservatio
 		return res
 	}
 	slices.SortFunc(discs, func(a, b RTTObservation) int { return cmpFloat(a.RadiusKm(), b.RadiusKm()) })
+	for _, o := range discs {
+		res.Vantages = append(res.Vantages, o.Vantage.Name)
+	}
 	// Two discs that do not meet cannot both hold one machine: the address answers from several sites.
 	for i := range discs {
 		for j := i + 1; j < len(discs); j++ {
 			a, b := discs[i], discs[j]
 			d := GreatCircleKm(a.Vantage.Lat, a.Vantage.Lon, b.Vantage.Lat, b.Vantage.Lon)
 			if d > a.RadiusKm()+b.RadiusKm() {
-				res.Class, res.SplitSites = PhysicsContradicted, true
+				res.Class = PhysicsEndpointSeveralSites
 				res.Vantage, res.MinRTT, res.RadiusKm = a.Vantage.Name, a.MinRTT, a.RadiusKm()
 				res.Message = fmt.Sprintf("the discs from %s (%s, ≤%.0f km) and %s (%s, ≤%.0f km) do not meet "+
 					"(vantages %.0f km apart): one address answers from several places, as anycast does",
@@ -134,52 +168,65 @@ func ClassifyPhysics(r *Rules, g *Geometry, claimed string, rtts []RTTObservatio
 	if c, ok := geometryCode[geo]; ok {
 		geo = c
 	}
-	canContradict := claimed != "" && g.HasCountry(geo)
-	for _, o := range discs {
+	canExclude := claimed != "" && g.HasCountry(geo)
+	var common []string // countries every disc reaches so far
+	for i, o := range discs {
 		in := g.discCountries(o.Vantage.Lat, o.Vantage.Lon, o.RadiusKm())
-		if canContradict && !slices.Contains(in, geo) {
-			res.Class = PhysicsContradicted
+		if canExclude && !slices.Contains(in, geo) {
+			res.Class = PhysicsEndpointNotInClaim
 			res.Vantage, res.MinRTT, res.RadiusKm, res.DiscCountries = o.Vantage.Name, o.MinRTT, o.RadiusKm(), in
-			res.Message = fmt.Sprintf("GeoIP says %s, but a minimum RTT of %s from %s bounds the address to %.0f km "+
-				"of the vantage (%.0f km per ms, +%.0f km tolerance), which reaches only %s",
-				claimed, fmtMs(o.MinRTT), o.Vantage.Name, o.RadiusKm(), KmPerMsRTT, ToleranceKm, listCodes(in))
+			res.Message = fmt.Sprintf("GeoIP says %s, but a minimum RTT of %s from %s bounds the responding endpoint "+
+				"to %.0f km of the vantage even at the speed of light (%.0f km per ms of RTT, +%.0f km tolerance; "+
+				"ordinary fibre would give about %.0f km), and that reaches only %s: the endpoint cannot be in %s",
+				claimed, fmtMs(o.MinRTT), o.Vantage.Name, o.RadiusKm(), KmPerMsRTT, ToleranceKm, o.FibreKm(),
+				listCodes(in), claimed)
 			return res
 		}
+		if i == 0 {
+			common = slices.Clone(in) // the cache owns in
+			continue
+		}
+		common = slices.DeleteFunc(common, func(c string) bool { return !slices.Contains(in, c) })
 	}
 	o := discs[0]
-	in := g.discCountries(o.Vantage.Lat, o.Vantage.Lon, o.RadiusKm())
-	res.Vantage, res.MinRTT, res.RadiusKm, res.DiscCountries = o.Vantage.Name, o.MinRTT, o.RadiusKm(), in
+	res.Vantage, res.MinRTT, res.RadiusKm, res.DiscCountries = o.Vantage.Name, o.MinRTT, o.RadiusKm(), common
 	if o.RadiusKm() > MaxDecisiveRadiusKm {
 		res.Class = PhysicsUnverifiable
 		res.Message = fmt.Sprintf("the smallest disc (%s from %s, ≤%.0f km) is too big to decide (limit %.0f km)",
 			fmtMs(o.MinRTT), o.Vantage.Name, o.RadiusKm(), MaxDecisiveRadiusKm)
 		return res
 	}
-	qualifies := len(in) > 0
-	for _, c := range in {
+	where := fmt.Sprintf("a minimum RTT of %s from %s bounds the responding endpoint to %.0f km of the vantage at "+
+		"the speed of light (ordinary fibre: about %.0f km)", fmtMs(o.MinRTT), o.Vantage.Name, o.RadiusKm(), o.FibreKm())
+	if len(discs) > 1 {
+		where += fmt.Sprintf(", intersected with the discs from %s", strings.Join(res.Vantages[1:], ", "))
+	}
+	qualifies := len(common) > 0
+	for _, c := range common {
 		if c == "" || !r.Qualifies(c) {
 			qualifies = false
 		}
 	}
 	if qualifies {
-		res.Class = PhysicsProven
-		res.Message = fmt.Sprintf("a minimum RTT of %s from %s bounds the address to %.0f km of the vantage; all land "+
-			"within it (%s) is EEA or fully adequate territory on %s", fmtMs(o.MinRTT), o.Vantage.Name, o.RadiusKm(),
-			listCodes(in), r.Date.Format(time.DateOnly))
+		res.Class = PhysicsEndpointInQualifyingLand
+		res.Message = fmt.Sprintf("%s; all land there (%s) is EEA or fully adequate territory on %s. This places "+
+			"the endpoint that answered, not the data behind it", where, listCodes(common), r.Date.Format(time.DateOnly))
 		return res
 	}
-	res.Class = PhysicsConsistent
-	res.Message = fmt.Sprintf("a minimum RTT of %s from %s bounds the address to %.0f km of the vantage, which "+
-		"reaches %s but also %s", fmtMs(o.MinRTT), o.Vantage.Name, o.RadiusKm(), orUnknown(claimed), listCodes(in))
+	res.Class = PhysicsEndpointNearClaim
+	res.Message = fmt.Sprintf("%s, which reaches %s but also %s", where, orUnknown(claimed), listCodes(common))
 	return res
 }
 
 // PhysicsMethod is the method statement every physics finding carries.
-const PhysicsMethod = "Method: each minimum RTT bounds the great-circle distance from its vantage to " +
-	"100 km per ms plus 25 km tolerance; a country is inside the disc when the vantage lies in one of its " +
-	"polygons or one of its boundary edges (great-circle segments) passes within the radius — an exact test on " +
-	"the simplified boundaries, not sampling. Proven means every country with land in the smallest disc is EEA " +
-	"or fully adequate on the audit date (sea is ignored: servers stand on land). Boundaries: " + GeometrySource + "."
+const PhysicsMethod = "Method: each minimum RTT bounds the great-circle distance from its vantage to the " +
+	"speed of light over half the round trip, 150 km per ms of RTT, plus 25 km tolerance (ordinary fibre, about " +
+	"2/3 c or 100 km per ms, is typical but not a bound: microwave links and hollow-core fibre come close to c). " +
+	"A country is inside a disc when the vantage lies in one of its polygons or one of its boundary edges " +
+	"(great-circle segments) passes within the radius — an exact test on the simplified boundaries, not " +
+	"sampling; with several vantages only countries inside every disc remain (constraint-based geolocation). " +
+	"The discs locate the endpoint that answered, not the data: a proxy, load balancer or CDN edge can front a " +
+	"backend elsewhere. Sea is ignored: servers stand on land. Boundaries: " + GeometrySource + "."
 
 func cmpFloat(a, b float64) int {
 	switch {

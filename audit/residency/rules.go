@@ -7,7 +7,7 @@ import (
 )
 
 // RulesVersion identifies the rules table below; every audit records it. Bump it whenever a row changes.
-const RulesVersion = "residency-rules/2026-05-06.1"
+const RulesVersion = "residency-rules/2026-12-01.1"
 
 // Legal references cited by findings.
 const (
@@ -16,6 +16,9 @@ const (
 		"country (support staff, a parent company, a sub-processor) is a transfer even when the server stands in " +
 		"the EEA; identify the transfer basis before any transfer"
 )
+
+// SvalbardJanMayen is the ISO 3166-1 code GeoIP uses for both Svalbard and Jan Mayen; see SJPolicy.
+const SvalbardJanMayen = "SJ"
 
 // gdprInNorway is when Personopplysningsloven (and with it the GDPR) took effect in Norway.
 var gdprInNorway = day(2018, 7, 20)
@@ -97,12 +100,26 @@ type AdequacyDecision struct {
 	Adopted                   time.Time // adoption date
 	Effective                 period    // when it can be relied on (expiry = Effective.Until)
 	// Scope is empty for a full decision; otherwise the only recipients covered (a partial decision).
-	Scope      string
-	EEA        EEAStatus
-	EEADate    time.Time // incorporation date when known
-	EEANote    string
+	Scope   string
+	EEA     EEAStatus
+	EEADate time.Time // incorporation date when known
+	EEANote string
+	// EEAChecked is when the EEA status above was last checked against the EEA Joint Committee decisions.
+	EEAChecked time.Time
 	Note       string
 	Unverified string // what of this row still needs checking in EUR-Lex, if anything
+}
+
+// eeaChecked is the day this table's EEA status column was last checked; see docs/residency-legal.md for
+// what was found.
+var eeaChecked = day(2026, 12, 1)
+
+func init() {
+	for i := range adequacyTable {
+		if adequacyTable[i].EEAChecked.IsZero() {
+			adequacyTable[i].EEAChecked = eeaChecked
+		}
+	}
 }
 
 // Partial reports whether the decision covers only some recipients in its countries.
@@ -144,6 +161,10 @@ var adequacyTable = []AdequacyDecision{
 	{ID: "IL", Recipient: "Israel", Countries: []string{"IL"},
 		Reference: "Commission Decision 2011/61/EU", Adopted: day(2011, 1, 31),
 		Effective: period{From: day(2011, 1, 31)}, EEA: EEANotVerified,
+		// The decision is territorial: the State of Israel as defined under international law, which GeoIP's
+		// "IL" does not separate from the territories occupied since 1967.
+		Scope: "the State of Israel under international law only, not the Golan Heights, the Gaza Strip or " +
+			"the West Bank including East Jerusalem (Decision 2011/61/EU, read with the EU's position on the territories under international law)",
 		Note:       "reaffirmed 15 Jan 2024; covers automated international transfers",
 		Unverified: "adoption date from a compilation"},
 	{ID: "UY", Recipient: "Uruguay", Countries: []string{"UY"},
@@ -156,10 +177,15 @@ var adequacyTable = []AdequacyDecision{
 	{ID: "JP", Recipient: "Japan", Countries: []string{"JP"},
 		Reference: "Commission Implementing Decision (EU) 2019/419", Adopted: day(2019, 1, 23),
 		Effective: period{From: day(2019, 1, 23)}, EEA: EEANotVerified,
-		Note: "covers business operators under the APPI with the Supplementary Rules"},
+		Scope: "personal information handling business operators subject to the APPI as complemented by the " +
+			"Supplementary Rules (Decision (EU) 2019/419, Art. 1(1))",
+		Note: "public bodies and the sectors of Art. 1(2) are not covered"},
 	{ID: "KR", Recipient: "Republic of Korea", Countries: []string{"KR"},
 		Reference: "Commission Implementing Decision (EU) 2022/254", Adopted: day(2021, 12, 17),
-		Effective: period{From: day(2021, 12, 17)}, EEA: EEANotVerified},
+		Effective: period{From: day(2021, 12, 17)}, EEA: EEANotVerified,
+		Scope: "recipients subject to the Personal Information Protection Act (PIPA), except credit information " +
+			"processed by organisations supervised by the Financial Services Commission under the Credit " +
+			"Information Act (Decision (EU) 2022/254, Art. 1)"},
 	{ID: "UK-2021", Recipient: "United Kingdom", Countries: []string{"GB"},
 		Reference: "Commission Implementing Decision (EU) 2021/1772 (GDPR), as extended",
 		Adopted:   day(2021, 6, 28),
@@ -196,6 +222,15 @@ type Rules struct {
 	eea     map[string]eeaMember
 	adequ   map[string]AdequacyDecision // by ISO alpha-2 code
 	orgs    map[string]AdequacyDecision // international organisations, by ID
+	// Policy is the controller's choices where the law leaves a call (defaults filled in by RulesAt).
+	Policy Policy
+}
+
+// WithPolicy returns a copy of the rules judging under policy p (unset fields take the defaults).
+func (r *Rules) WithPolicy(p Policy) *Rules {
+	c := *r
+	c.Policy = p.WithDefaults()
+	return &c
 }
 
 // RulesAt returns the rules in force on date (its calendar day in UTC). Dates before the GDPR took effect in
@@ -207,7 +242,7 @@ func RulesAt(date time.Time) (*Rules, error) {
 			"the earlier Personal Data Act (LOV-2000-04-14-31) is not modelled", d.Format(time.DateOnly), NorwegianAct)
 	}
 	r := &Rules{Version: RulesVersion, Date: d, eea: map[string]eeaMember{},
-		adequ: map[string]AdequacyDecision{}, orgs: map[string]AdequacyDecision{}}
+		adequ: map[string]AdequacyDecision{}, orgs: map[string]AdequacyDecision{}, Policy: Policy{}.WithDefaults()}
 	for _, m := range eeaTable {
 		if m.covers(d) {
 			r.eea[m.Code] = m
@@ -239,7 +274,7 @@ func (r *Rules) Organisation(id string) (AdequacyDecision, bool) { a, ok := r.or
 // Qualifies reports whether a country is EEA territory or fully adequate (no partial scope) on the rules'
 // date: the test for "the whole physics disc lies in safe territory".
 func (r *Rules) Qualifies(code string) bool {
-	if r.InEEA(code) {
+	if r.InEEA(code) || code == SvalbardJanMayen && r.Policy.SvalbardJanMayen == SJNorway {
 		return true
 	}
 	a, ok := r.adequ[code]

@@ -209,7 +209,15 @@ output_dir: out
 				if !strings.Contains(text, "Testfjord AS, Ærøy Å") {
 					t.Errorf("compliance report lost the Norwegian organisation name")
 				}
-				if i, j := strings.Index(text, "violation"), strings.Index(text, "compliant"); i < 0 || (j >= 0 && j < i) {
+				// The headline counts and the GeoIP provenance with its age and basis (issue 13).
+				for _, w := range []string{"Data stores: 5 compliant · 1 not compliant · 0 not shown compliant", "days old", "registration-based"} {
+					if !strings.Contains(text, w) {
+						t.Errorf("compliance report lacks %q", w)
+					}
+				}
+				// Past the headline, whose words are fixed, the findings lead with the violation.
+				_, body, _ := strings.Cut(text, "not compliant until shown.")
+				if i, j := strings.Index(body, "violation"), strings.Index(body, "compliant"); i < 0 || (j >= 0 && j < i) {
 					t.Errorf("compliance report does not list the violation first (violation at %d, compliant at %d)", i, j)
 				}
 			}
