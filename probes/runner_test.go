@@ -179,7 +179,9 @@ func TestSweepICMPLoopback(t *testing.T) {
 			if r.Failure != FailNone || r.Stats.Received != 3 || r.Stats.Duplicates != 0 {
 				t.Errorf("%s %s: failure %q %s stats %+v", engine, r.Target, r.Failure, r.Err, r.Stats)
 			}
-			if r.Stats.Max > 10*time.Millisecond || r.Stats.Min <= 0 {
+			// One reply can wait for a CPU for many milliseconds on a busy machine (pro-bing times replies in
+			// user space), so only the median is held to what loopback gives.
+			if r.Stats.Median > 10*time.Millisecond || r.Stats.Min <= 0 {
 				t.Errorf("%s %s: implausible loopback RTTs %+v", engine, r.Target, r.Stats)
 			}
 		}
