@@ -131,14 +131,12 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{AuditID: a.ID}
-	// The final status is written whatever happens below, on a context that outlives cancellation: an
-	// audit is never left 'running' by a run that is over. If even that fails (the database is gone),
+	// The final status is written whatever happens below (FinishAudit outlives cancellation): an audit
+	// is never left 'running' by a run that is over. If even that fails (the database is gone),
 	// the hold ends with the process and `varde audit recover` closes the audit as interrupted.
 	hold, err := s.HoldAudit(ctx, a.ID)
 	if err != nil {
-		finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-		defer cancel()
-		return res, errors.Join(err, s.FinishAudit(finishCtx, a.ID, storage.StatusFailed, opts.Now()))
+		return res, errors.Join(err, s.FinishAudit(ctx, a.ID, storage.StatusFailed, opts.Now()))
 	}
 	defer hold.Release()
 	r := &runner{cfg: cfg, opts: opts, s: s, auditID: a.ID, res: res, periodEnd: end}
@@ -158,9 +156,7 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 	case len(res.Failed()) > 0:
 		status = storage.StatusPartial
 	}
-	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-	defer cancel()
-	if err := s.FinishAudit(finishCtx, a.ID, status, opts.Now()); err != nil {
+	if err := s.FinishAudit(ctx, a.ID, status, opts.Now()); err != nil {
 		return res, errors.Join(err, ctx.Err())
 	}
 	res.Status = status
@@ -220,9 +216,6 @@ func (r *runner) step(ctx context.Context, name string, fn func(context.Context)
 	r.res.Steps = append(r.res.Steps, st)
 	r.opts.Progress(fmt.Sprintf("%s: %s %s", name, st.Status, st.Message))
 }
-
-// finishTimeout bounds writing an audit's final status after its run was cancelled.
-const finishTimeout = 10 * time.Second
 
 // errSkipped marks a step that had nothing to do; it is recorded as StepSkipped.
 var errSkipped = errors.New("nothing to do")

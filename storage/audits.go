@@ -164,11 +164,18 @@ func (s *Store) ListAudits(ctx context.Context) ([]Audit, error) {
 	return pgx.CollectRows(rows, pgx.RowToStructByName[Audit])
 }
 
-// FinishAudit sets the final status. A finished audit takes no more evidence.
+// finishTimeout bounds writing a final status once the caller's context is cancelled.
+const finishTimeout = 10 * time.Second
+
+// FinishAudit sets the final status. A finished audit takes no more evidence. The write outlives the
+// cancellation of ctx (bounded by finishTimeout): a run stopped by a signal must still close its audit
+// rather than leave it running.
 func (s *Store) FinishAudit(ctx context.Context, id int64, status AuditStatus, at time.Time) error {
 	if !status.Final() {
 		return fmt.Errorf("finish audit %d: status %q is not final", id, status)
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
 	a, err := s.GetAudit(ctx, id)
 	if err != nil {
 		return err

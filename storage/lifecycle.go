@@ -17,6 +17,9 @@ import (
 // audit, which can only make Recover leave an orphan running, never close a live audit.
 const auditLockSpace = 0x76617264 // "vard": keeps varde's advisory locks apart from other users'
 
+// errHeld: another live session holds the audit.
+var errHeld = errors.New("another varde process holds it")
+
 // Hold is the claim of one process on one running audit. Release it when the audit is final.
 type Hold struct {
 	conn    *pgxpool.Conn
@@ -37,7 +40,7 @@ func (s *Store) HoldAudit(ctx context.Context, auditID int64) (*Hold, error) {
 	}
 	if !ok {
 		conn.Release()
-		return nil, fmt.Errorf("hold audit %d: another varde process holds it", auditID)
+		return nil, fmt.Errorf("hold audit %d: %w", auditID, errHeld)
 	}
 	return &Hold{conn: conn, auditID: auditID}, nil
 }
@@ -94,8 +97,11 @@ func (s *Store) Recover(ctx context.Context, at time.Time) ([]Recovered, error) 
 // closeOrphan takes the audit's lock for a moment: if it can, nobody owns the audit and it is closed.
 func (s *Store) closeOrphan(ctx context.Context, id int64, at time.Time) (bool, error) {
 	h, err := s.HoldAudit(ctx, id)
-	if err != nil {
+	if errors.Is(err, errHeld) {
 		return false, nil // a live owner holds it
+	}
+	if err != nil {
+		return false, fmt.Errorf("recover: %w", err)
 	}
 	defer h.Release()
 	err = s.FinishAudit(ctx, id, StatusInterrupted, at)

@@ -47,7 +47,7 @@ func (e *env) storeEvidence(ctx context.Context, sf storeFlags, rulesVersion str
 	}
 	hold, err := s.HoldAudit(ctx, a.ID)
 	if err != nil {
-		return errors.Join(err, s.FinishAudit(context.WithoutCancel(ctx), a.ID, storage.StatusFailed, time.Now()))
+		return errors.Join(err, s.FinishAudit(ctx, a.ID, storage.StatusFailed, time.Now()))
 	}
 	defer hold.Release()
 	perr := put(s, a.ID)
@@ -58,10 +58,8 @@ func (e *env) storeEvidence(ctx context.Context, sf storeFlags, rulesVersion str
 	case perr != nil:
 		status = storage.StatusFailed
 	}
-	// The final status is written even when the command was interrupted: no audit is left running.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := s.FinishAudit(fctx, a.ID, status, time.Now()); err != nil && perr == nil {
+	// FinishAudit writes the final status even when the command was interrupted: no audit is left running.
+	if err := s.FinishAudit(ctx, a.ID, status, time.Now()); err != nil && perr == nil {
 		perr = err
 	}
 	if perr != nil {
