@@ -211,7 +211,13 @@ func (r *runner) step(ctx context.Context, name string, fn func(context.Context)
 	st.Status, st.Message = string(status), msg
 	// Record with a fresh context so that a cancelled run still leaves its trace.
 	if rerr := r.s.RecordStep(context.WithoutCancel(ctx), st); rerr != nil {
-		r.opts.Logger.Error("record step", "err", rerr)
+		// Never report an outcome the database does not hold: the step counts as failed here, and the
+		// progress line says it was not recorded rather than what the step itself returned.
+		r.opts.Logger.Error("record step", "audit", r.auditID, "step", name, "err", rerr)
+		st.Status, st.Message = string(StepFailed), fmt.Sprintf("outcome not recorded (%s: %s): %v", status, msg, rerr)
+		r.res.Steps = append(r.res.Steps, st)
+		r.opts.Progress(fmt.Sprintf("%s: not recorded: %s", name, st.Message))
+		return
 	}
 	r.res.Steps = append(r.res.Steps, st)
 	r.opts.Progress(fmt.Sprintf("%s: %s %s", name, st.Status, st.Message))

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/varde/varde/reports"
 	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/storage"
@@ -167,5 +169,60 @@ func TestReportsOfAuditStoredBeforeMigration2(t *testing.T) {
 	reps, err := GenerateReports(ctx, s, ReportOptions{AuditID: 1, Signer: signer, OutDir: dir, Now: clock})
 	if err != nil || len(reps) != 2 {
 		t.Fatalf("reports of the legacy audit: %v %v", reps, err)
+	}
+}
+
+// A step whose outcome cannot be stored is never reported as done: the progress line says it was not
+// recorded, the result counts it as failed and the audit ends partial, not succeeded.
+func TestStepNotRecordedIsNotReportedDone(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	s, err := storage.Open(ctx, storage.Config{DatabaseURL: url, SkipSchemaCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The database refuses the guest step's row, as a lost connection would.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `
+		CREATE FUNCTION refuse_guest() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.step = 'guest' THEN RAISE EXCEPTION 'guest step refused by test'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER refuse_guest BEFORE INSERT ON audit_steps FOR EACH ROW EXECUTE FUNCTION refuse_guest();`); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := &Config{
+		Organisation: "Fjordnett AS",
+		Vantages:     []Vantage{{Name: "oslo-nix-1", Latitude: 59.91, Longitude: 10.75}},
+		Signing:      Signing{KeysDir: filepath.Join(dir, "keys"), Init: true},
+		OutputDir:    filepath.Join(dir, "out"),
+	}
+	var lines []string
+	res, _ := Run(ctx, cfg, Options{Store: s, Now: clock, Progress: func(m string) { lines = append(lines, m) }})
+	if res == nil {
+		t.Fatal("no result")
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "guest: skipped") || strings.HasPrefix(l, "guest: succeeded") {
+			t.Errorf("progress claims an outcome the database refused: %q", l)
+		}
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), "guest: not recorded") {
+		t.Errorf("no 'not recorded' line in:\n%s", strings.Join(lines, "\n"))
+	}
+	if res.Status != storage.StatusPartial {
+		t.Errorf("audit status %s, want partial", res.Status)
+	}
+	a, err := s.GetAudit(ctx, res.AuditID)
+	if err != nil || a.Status != storage.StatusPartial {
+		t.Errorf("stored audit %+v (%v), want partial", a, err)
 	}
 }
