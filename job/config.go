@@ -33,6 +33,10 @@ type Config struct {
 	Inventory    string    `yaml:"inventory" json:"inventory"`
 	GeoIPDBs     []string  `yaml:"geoip_db" json:"geoip_db,omitempty"`
 	CloudRanges  []string  `yaml:"cloud_ranges" json:"cloud_ranges,omitempty"`
+	// RTTFiles are `varde probe --json` outputs measured from other vantages, each named under vantages
+	// with its coordinates. Their ICMP minimum RTTs join the audit's own in the residency physics check,
+	// so several vantages intersect their discs.
+	RTTFiles []string `yaml:"rtt_files" json:"rtt_files,omitempty"`
 	Guest        Guest     `yaml:"guest" json:"guest"`
 	Signing      Signing   `yaml:"signing" json:"signing"`
 	OutputDir    string    `yaml:"output_dir" json:"output_dir"`
@@ -269,6 +273,7 @@ func (c *Config) clone() *Config {
 	out.Targets = slices.Clone(c.Targets)
 	out.GeoIPDBs = slices.Clone(c.GeoIPDBs)
 	out.CloudRanges = slices.Clone(c.CloudRanges)
+	out.RTTFiles = slices.Clone(c.RTTFiles)
 	out.Guest.Snapshots = slices.Clone(c.Guest.Snapshots)
 	if c.Probes.ICMP != nil {
 		icmp := *c.Probes.ICMP

@@ -426,7 +426,10 @@ func (r *runner) residency(ctx context.Context, measured []probes.Result) (strin
 		rcfg.Date = *r.periodEnd
 	}
 	v := r.vantage()
-	rcfg.RTT = RTTTable(measured, residency.Vantage{Name: v.Name, Lat: v.Latitude, Lon: v.Longitude})
+	rcfg.RTT, err = r.rttTable(measured, residency.Vantage{Name: v.Name, Lat: v.Latitude, Lon: v.Longitude})
+	if err != nil {
+		return "", err
+	}
 	out, err := residency.Audit(ctx, rcfg, inv)
 	if err != nil {
 		return "", err
