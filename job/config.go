@@ -36,10 +36,10 @@ type Config struct {
 	// RTTFiles are `varde probe --json` outputs measured from other vantages, each named under vantages
 	// with its coordinates. Their ICMP minimum RTTs join the audit's own in the residency physics check,
 	// so several vantages intersect their discs.
-	RTTFiles []string `yaml:"rtt_files" json:"rtt_files,omitempty"`
-	Guest        Guest     `yaml:"guest" json:"guest"`
-	Signing      Signing   `yaml:"signing" json:"signing"`
-	OutputDir    string    `yaml:"output_dir" json:"output_dir"`
+	RTTFiles  []string `yaml:"rtt_files" json:"rtt_files,omitempty"`
+	Guest     Guest    `yaml:"guest" json:"guest"`
+	Signing   Signing  `yaml:"signing" json:"signing"`
+	OutputDir string   `yaml:"output_dir" json:"output_dir"`
 
 	// dir is the directory of the config file, for relative paths; name is the file, for errors.
 	dir, name string
