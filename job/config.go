@@ -104,6 +104,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if err != nil {
 		return fmt.Errorf("line %d: %q is not a duration (like 20ms or 2s)", n.Line, n.Value)
 	}
+	if v == 0 {
+		// Zero means "not given" to the defaults below; written out, it would silently become the default.
+		return fmt.Errorf("line %d: %q: a duration of zero is not allowed; leave the field out for its default", n.Line, n.Value)
+	}
 	*d = Duration(v)
 	return nil
 }
