@@ -303,7 +303,7 @@ func LoadKey(path string) (note.Signer, note.Verifier, string, error) {
 		return nil, nil, "", fmt.Errorf("log key %s: %w", path, err)
 	}
 	// PRIVATE+KEY+<name>+<hash>+<base64(0x01 || seed)>
-	parts := strings.Split(skey, "+")
+	parts := strings.SplitN(skey, "+", 5) // the base64 key may hold '+' itself
 	raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
 	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
 		return nil, nil, "", fmt.Errorf("log key %s: not an Ed25519 note key", path)

@@ -355,6 +355,10 @@ type ReportOptions struct {
 	Now func() time.Time
 	// TSAURL, when set, is an RFC 3161 time-stamp authority.
 	TSAURL string
+	// Log, when set, is the evidence log: the audit is sealed first if it is not yet, each PDF embeds
+	// the audit's head, seal, inclusion proof and checkpoint, each report becomes a leaf, and a new
+	// checkpoint is published. Nil: reports made outside the log (they embed nothing).
+	Log *EvidenceLog
 }
 
 func (o *ReportOptions) setDefaults() {
@@ -386,7 +390,7 @@ func (o *ReportOptions) validate() error {
 
 // GenerateReports makes the requested PDFs of a stored audit, signs them, writes them into OutDir and
 // records each report's sha256 and the signer's fingerprint.
-func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) ([]storage.Report, error) {
+func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) (out []storage.Report, err error) {
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -410,10 +414,27 @@ func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) 
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
-	var out []storage.Report
+	var evidence []byte
+	if opts.Log != nil {
+		seal, pub, err := opts.Log.Seal(ctx, auditID, now())
+		if err != nil {
+			return nil, fmt.Errorf("report of audit %d: seal: %w", auditID, err)
+		}
+		if evidence, err = opts.Log.reportEvidence(sa.audit, seal, pub); err != nil {
+			return nil, err
+		}
+	}
+	// However the loop ends, the reports it recorded are put under a signed checkpoint.
+	defer func() {
+		if opts.Log != nil && len(out) > 0 {
+			if _, perr := opts.Log.Publish(context.WithoutCancel(ctx)); perr != nil && err == nil {
+				err = perr
+			}
+		}
+	}()
 	for _, kind := range opts.Kinds {
 		var buf bytes.Buffer
-		ropts := reports.Options{Now: now, Incomplete: incomplete}
+		ropts := reports.Options{Now: now, Incomplete: incomplete, Evidence: evidence}
 		switch kind {
 		case ReportCompliance:
 			var m reports.ComplianceModel
@@ -450,6 +471,11 @@ func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) 
 				r.ID, auditID, path, tmp, err)
 		}
 		out = append(out, r)
+		if opts.Log != nil {
+			if _, err := opts.Log.store.LogReport(ctx, r, now()); err != nil {
+				return out, fmt.Errorf("report %d of audit %d: %w", r.ID, auditID, err)
+			}
+		}
 	}
 	return out, nil
 }
