@@ -418,7 +418,7 @@ func (s *Store) Verify(ctx context.Context, auditID int64) (ChainReport, error) 
 	return s.verify(ctx, auditID, nil)
 }
 
-// verify is Verify, handing each row that checks out to visit (when set) with its canonical encoding.
+// verify is Verify, handing each row it reaches to visit (when set) with its canonical encoding.
 func (s *Store) verify(ctx context.Context, auditID int64, visit func(ChainDoc)) (ChainReport, error) {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -510,6 +510,14 @@ func (s *Store) verify(ctx context.Context, auditID int64, visit func(ChainDoc))
 			rep.Bad = fmt.Sprintf("%s: %v", name, err)
 			return rep, nil
 		}
+		// Handed over before the hash is checked, so an export shows a changed row as stored.
+		if visit != nil {
+			d := ChainDoc{Seq: seq, Table: r.table, ID: r.ch.ID, PrevHash: r.ch.PrevHash, Hash: r.ch.Hash, Canonical: canon}
+			if r.samples != nil {
+				d.Samples = *r.samples
+			}
+			visit(d)
+		}
 		h := chainHash(head, canon)
 		if !bytes.Equal(h, r.ch.Hash) {
 			rep.Bad = name + ": stored hash does not match its contents (the row was changed)"
@@ -520,13 +528,6 @@ func (s *Store) verify(ctx context.Context, auditID int64, visit func(ChainDoc))
 				rep.Bad = name + ": " + why
 				return rep, nil
 			}
-		}
-		if visit != nil {
-			d := ChainDoc{Seq: seq, Table: r.table, ID: r.ch.ID, PrevHash: r.ch.PrevHash, Hash: r.ch.Hash, Canonical: canon}
-			if r.samples != nil {
-				d.Samples = *r.samples
-			}
-			visit(d)
 		}
 		head = h
 	}

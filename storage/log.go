@@ -194,7 +194,7 @@ type ChainDoc struct {
 	Samples []Sample
 }
 
-// ChainDocs recomputes an audit's chain like Verify and returns each row that holds, in seq order, with
+// ChainDocs recomputes an audit's chain like Verify and returns each row up to the first that breaks, in seq order, with
 // the bytes that were hashed: what an evidence bundle carries, so a reader in any language checks the
 // chain without re-implementing varde's encoders.
 func (s *Store) ChainDocs(ctx context.Context, auditID int64) (ChainReport, []ChainDoc, error) {
@@ -202,3 +202,9 @@ func (s *Store) ChainDocs(ctx context.Context, auditID int64) (ChainReport, []Ch
 	rep, err := s.verify(ctx, auditID, func(d ChainDoc) { docs = append(docs, d) })
 	return rep, docs, err
 }
+
+// Claims are the audits row's fields that a canonical form 2 header entry commits to, as it spells them.
+func (a Audit) Claims() (map[string]any, error) { return a.claims() }
+
+// CanonTime spells a time as canonical encodings do: UTC, microseconds, RFC 3339.
+func CanonTime(t time.Time) string { return canonTime(t) }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/varde/varde"
+	"github.com/varde/varde/evidencelog"
+	"github.com/varde/varde/job"
 	"github.com/varde/varde/reports/sign"
 )
 
@@ -32,6 +34,7 @@ func cmdKeysInit(ctx context.Context, e *env, args []string) error {
 	ocspURL := fs.String("ocsp-url", "", "OCSP responder URL to put in the signer certificate")
 	caDir := fs.String("ca-dir", "", "directory for the CA private key (default: DIR-ca); keep it off the signing host")
 	passEnv := fs.String("ca-passphrase-env", "VARDE_CA_KEY_PASSPHRASE", "environment variable whose value, when set, encrypts the CA key")
+	logName := fs.String("log-name", job.DefaultLogName, "origin of the evidence log (first line of its checkpoints)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -52,6 +55,14 @@ func cmdKeysInit(ctx context.Context, e *env, args []string) error {
 	w := e.stdout
 	for _, p := range []string{filepath.Join(dir, sign.CAFile), filepath.Join(dir, sign.SignerFile), filepath.Join(dir, sign.SignerKeyFile)} {
 		fmt.Fprintf(w, "wrote %s\n", p)
+	}
+	logKey, created, err := evidencelog.EnsureKey(dir, *logName)
+	if err != nil {
+		return fmt.Errorf("keys init: %w", err)
+	}
+	if created {
+		fmt.Fprintf(w, "wrote %s (the evidence log key: never in the database or its backups) and %s (give it to auditors)\n",
+			logKey, filepath.Join(dir, evidencelog.PubKeyFile))
 	}
 	enc := "UNENCRYPTED (set $" + *passEnv + " to encrypt it)"
 	if len(cfg.CAKeyPassword) > 0 {
