@@ -22,6 +22,7 @@ type Bundle struct {
 	Reports []BundleReport `json:"reports"`
 	Log     BundleLog      `json:"log"`
 	// Problems are what varde found wrong while exporting (the bundle is written anyway, as found).
+	// A verifier reports them when its own checks fail for want of a proof.
 	Problems []string `json:"problems,omitempty"`
 }
 
@@ -160,6 +161,9 @@ func (l *EvidenceLog) ExportBundle(ctx context.Context, auditID int64) (*Bundle,
 	}
 	if len(cps) == 0 {
 		b.Problems = append(b.Problems, "log: no checkpoint in "+l.dir)
+	}
+	if t.Size() < latest {
+		b.Problems = append(b.Problems, fmt.Sprintf("log: the database holds %d leaves, the latest checkpoint signs %d (leaves were removed)", t.Size(), latest))
 	}
 	for i, c := range cps {
 		if c.Size == 0 || c.Size == latest {
