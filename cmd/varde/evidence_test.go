@@ -378,3 +378,45 @@ func TestEvidenceAttacksAreDetected(t *testing.T) {
 		})
 	}
 }
+
+// An audit stored in canonical form 1, before the log existed, is sealed when its reports are made
+// again, and its bundle checks out with the Python verifier too (acceptance 4).
+func TestLegacyAuditSealedAndExported(t *testing.T) {
+	needPython(t)
+	t.Parallel()
+	url := pgtest.Database(t)
+	ctx := context.Background()
+	s, err := storage.Open(ctx, storage.Config{DatabaseURL: url, SkipSchemaCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.MigrateTo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.LoadSQL(t, url, "../../storage/testdata/audit-schema1.sql")
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if out, _, err := runT(t, "", "keys", "init", keys); err != nil || !strings.Contains(out, "log.key") {
+		t.Fatalf("keys init: %v\n%s", err, out)
+	}
+	out, _, err := runT(t, url, "report", "generate", "--audit", "1", "--kind", "compliance", "--keys-dir", keys, "--out", filepath.Join(dir, "out"))
+	if err != nil || !strings.Contains(out, "checkpoint: ") {
+		t.Fatalf("report generate: %v\n%s", err, out)
+	}
+	vout, _, err := runT(t, url, "verify", "--audit", "1", "--keys-dir", keys)
+	if err != nil || !strings.Contains(vout, "canonical form 1") {
+		t.Fatalf("verify: %v\n%s", err, vout)
+	}
+	bundle := filepath.Join(dir, "bundle.json")
+	if _, _, err := runT(t, url, "evidence", "export", "--audit", "1", "--keys-dir", keys, "-o", bundle); err != nil {
+		t.Fatal(err)
+	}
+	py, err := exec.Command("python3", "../../docs/verify-bundle.py", bundle).CombinedOutput()
+	if err != nil || !strings.Contains(string(py), "audit 1: verified") {
+		t.Fatalf("python: %v\n%s", err, py)
+	}
+}
