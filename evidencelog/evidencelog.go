@@ -21,6 +21,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/varde/varde"
 )
 
 // Key file names in a key directory.
@@ -336,12 +338,9 @@ func ReadVerifierKey(path string) (note.Verifier, string, error) {
 
 // ReadFile reads and checks one checkpoint file.
 func ReadFile(path string, v note.Verifier) (Checkpoint, error) {
-	b, err := os.ReadFile(path)
+	b, err := varde.ReadFile(path, varde.Limit{What: "a checkpoint", Bytes: 64 << 10})
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
-	}
-	if len(b) > 64<<10 {
-		return Checkpoint{}, fmt.Errorf("checkpoint %s: too large (%d bytes; a checkpoint is a few hundred)", path, len(b))
 	}
 	c, err := Open(b, v)
 	if err != nil {

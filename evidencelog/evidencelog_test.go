@@ -35,3 +35,32 @@ func TestLoadKeyDerivesTheVerifier(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOpen: a hostile checkpoint file gives an error, never a panic, and never parses unsigned.
+func FuzzOpen(f *testing.F) {
+	dir := f.TempDir()
+	keyPath, _, err := evidencelog.GenerateKey(dir, "varde.test/log")
+	if err != nil {
+		f.Fatal(err)
+	}
+	s, v, _, err := evidencelog.LoadKey(keyPath)
+	if err != nil {
+		f.Fatal(err)
+	}
+	tree, err := evidencelog.Build([][]byte{[]byte("a"), []byte("b"), []byte("c")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	c, err := evidencelog.Sign(tree, 3, s)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(c.Signed)
+	f.Add([]byte("varde.test/log\n3\nAAAA\n\n— varde.test/log AAAA\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := evidencelog.Open(b, v)
+		if err == nil && (got.Origin != "varde.test/log" || got.Size < 0) {
+			t.Fatalf("accepted %q as %+v", b, got)
+		}
+	})
+}

@@ -17,7 +17,13 @@ const EvidenceFile = "varde-evidence.json"
 const maxEvidence = 1 << 20
 
 // ExtractEvidence returns the EvidenceFile embedded in a PDF (as `pdfdetach -saveall` would write it).
-func ExtractEvidence(pdf []byte) ([]byte, error) {
+func ExtractEvidence(pdf []byte) (_ []byte, err error) {
+	// pdfcpu parses a file varde did not necessarily write: a panic in it is a bad file, not a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("embedded files: unreadable PDF (%v)", r)
+		}
+	}()
 	conf := model.NewDefaultConfiguration()
 	conf.ValidationMode = model.ValidationRelaxed
 	as, err := api.ExtractAttachmentsRaw(bytes.NewReader(pdf), "", nil, conf)
