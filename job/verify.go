@@ -13,6 +13,7 @@ import (
 
 	"github.com/varde/varde/evidencelog"
 	"github.com/varde/varde/reports"
+	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/storage"
 )
 
@@ -157,17 +158,31 @@ func (l *EvidenceLog) VerifyReport(ctx context.Context, pdf []byte, extra ...Nam
 	if hexHead(v.Chain.Head) != ev.Head {
 		return v, failf("the report embeds head %s; the database's rows give %x", ev.Head, v.Chain.Head)
 	}
-	sum := sha256.Sum256(pdf)
 	rs, err := l.store.Reports(ctx, ev.AuditID)
 	if err != nil {
 		return v, err
 	}
-	found := false
+	logged := map[string]bool{}
 	for _, r := range rs {
-		found = found || r.SHA256 == hex.EncodeToString(sum[:])
+		logged[r.SHA256] = true
 	}
-	if !found {
-		return v, failf("no report of audit %d in the database has this file's sha256 %x (the file or its reports row changed)", ev.AuditID, sum)
+	sum := sha256.Sum256(pdf)
+	if !logged[hex.EncodeToString(sum[:])] {
+		// `varde report extend` adds revisions (DSS, document time-stamps) after the report was logged:
+		// the file as logged is then the part its first signature covers, provided nothing uncovered
+		// follows (which `varde report verify` would name).
+		extended := false
+		if res, err := sign.Verify(pdf, sign.VerifyConfig{}); err == nil && len(res.Problems) == 0 && len(res.Signatures) > 0 {
+			first := res.Signatures[0]
+			if first.DigestValid && first.SignedLength > 0 && first.SignedLength < int64(len(pdf)) {
+				orig := sha256.Sum256(pdf[:first.SignedLength])
+				extended = logged[hex.EncodeToString(orig[:])]
+			}
+		}
+		if !extended {
+			return v, failf("no report of audit %d in the database has this file's sha256 %x (the file or its reports row changed)", ev.AuditID, sum)
+		}
+		v.Checked = append(v.Checked, "report: the file was extended after it was logged; its signed first revision is the logged report")
 	}
 	v.Checked = append(v.Checked, fmt.Sprintf("report: its head, leaf %d, inclusion proof and checkpoint (size %d) agree with the database; its sha256 is a logged report of audit %d",
 		ev.LeafIndex, c.Size, ev.AuditID))

@@ -3,19 +3,24 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/varde/varde/evidencelog"
+	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/storage"
 	"github.com/varde/varde/storage/pgtemp/pgtest"
 )
@@ -244,6 +249,38 @@ func TestEvidenceAttacksAreDetected(t *testing.T) {
 			if !goOK || !pyOK || !strings.Contains(py, "audit "+id+": verified") || !strings.Contains(goOut, "inclusion") {
 				t.Fatalf("audit %s: varde verify ok=%v:\n%s\npython ok=%v:\n%s", id, goOK, goOut, pyOK, py)
 			}
+		}
+		// A report extended after it was logged (a DSS revision) is still the logged report; the
+		// same file with bytes no signature covers is not.
+		ext := filepath.Join(w.dir, "extended.pdf")
+		ca, err := sign.LoadPEM(filepath.Join(w.keys, sign.CAFile), filepath.Join(w.keys+"-ca", sign.CAKeyFile), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1),
+			ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: time.Now().Add(24 * time.Hour)}, ca.Cert, ca.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crlPath := filepath.Join(w.dir, "ca.crl")
+		if err := os.WriteFile(crlPath, crl, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, _, err := runT(t, "", "report", "extend", w.pdf, "-o", ext, "--lt", "--no-fetch", "--crl", crlPath); err != nil {
+			t.Fatalf("report extend: %v\n%s", err, out)
+		}
+		if out, _, err := runT(t, w.urls.Writer, "verify", "--pdf", ext, "--keys-dir", w.keys); err != nil || !strings.Contains(out, "extended after it was logged") {
+			t.Errorf("verify --pdf of the extended report: %v\n%s", err, out)
+		}
+		b, err := os.ReadFile(ext)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(ext, append(b, "\n% appended\n"...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := runT(t, w.urls.Writer, "verify", "--pdf", ext, "--keys-dir", w.keys); err == nil || !strings.Contains(err.Error(), "sha256") {
+			t.Errorf("verify --pdf of a report with bytes appended: %v", err)
 		}
 	})
 	cases := []struct {
