@@ -2,18 +2,22 @@ package job
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/varde/varde/evidencelog"
+	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/storage"
 )
 
@@ -30,6 +34,41 @@ type EvidenceLog struct {
 	vkey     string
 	dir      string
 	last     Published
+	// TSARoots, when set, are the trust anchors a checkpoint's time-stamp is verified against.
+	TSARoots *x509.CertPool
+	// tsaURL, when set, is an RFC 3161 time-stamp authority asked for a token over each new checkpoint.
+	tsaURL string
+	logger *slog.Logger
+}
+
+// TimestampFile is the RFC 3161 token of checkpoint path, beside it.
+func TimestampFile(checkpoint string) string { return strings.TrimSuffix(checkpoint, ".txt") + ".tsr" }
+
+// SetTimestamping makes Publish ask the TSA at url for a token over each new checkpoint and write it
+// beside it (checkpoint-N.tsr). A TSA that fails is logged, not fatal: the checkpoint stands without it.
+func (l *EvidenceLog) SetTimestamping(url string, logger *slog.Logger) {
+	l.tsaURL, l.logger = url, logger
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// timestamp writes the TSA's token over a new checkpoint beside it, never over an existing one.
+func (l *EvidenceLog) timestamp(ctx context.Context, c evidencelog.Checkpoint, path string) error {
+	token, err := sign.Timestamp(ctx, nil, l.tsaURL, c.Signed)
+	if err != nil {
+		return fmt.Errorf("time-stamp of %s from %s: %w", path, l.tsaURL, err)
+	}
+	f, err := os.OpenFile(TimestampFile(path), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("time-stamp of %s: %w", path, err)
+	}
+	_, werr := f.Write(token)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("time-stamp of %s: %w", path, err)
+	}
+	return nil
 }
 
 // Published is a checkpoint varde signed (or found already signed) over the log as the database holds it.
@@ -72,7 +111,14 @@ func LogFromConfig(s *storage.Store, cfg *Config) (*EvidenceLog, error) {
 			return nil, err
 		}
 	}
-	return OpenLog(s, key, dir)
+	l, err := OpenLog(s, key, dir)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Signing.TSAURL != "" {
+		l.SetTimestamping(cfg.Signing.TSAURL, nil)
+	}
+	return l, nil
 }
 
 // PublicKey is the log's verifier key as text (name+hash+base64 key), what a third party is given.
@@ -137,6 +183,11 @@ func (l *EvidenceLog) Publish(ctx context.Context) (Published, error) {
 	path, err := evidencelog.Write(l.dir, c)
 	if err != nil {
 		return Published{}, err
+	}
+	if l.tsaURL != "" {
+		if err := l.timestamp(ctx, c, path); err != nil {
+			l.logger.Warn("checkpoint written without a time-stamp", "checkpoint", path, "err", err)
+		}
 	}
 	l.last = Published{Checkpoint: c, Path: path, Tree: t, Leaves: leaves}
 	return l.last, nil

@@ -121,6 +121,9 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit config: %w", err)
 	}
+	if cfg.Signing.TSAURL != "" {
+		evlog.SetTimestamping(cfg.Signing.TSAURL, opts.Logger)
+	}
 	start, end, err := ParsePeriod(cfg.Period)
 	if err != nil {
 		return nil, fmt.Errorf("audit config: period: %w", err)

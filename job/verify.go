@@ -8,9 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/varde/varde"
 	"github.com/varde/varde/evidencelog"
 	"github.com/varde/varde/reports"
 	"github.com/varde/varde/reports/sign"
@@ -103,7 +106,36 @@ func (l *EvidenceLog) VerifyAudit(ctx context.Context, auditID int64, extra ...N
 		}
 	}
 	v.Checked = append(v.Checked, fmt.Sprintf("inclusion: the audit's leaves are in the checkpoint of size %d (%s)", v.Latest.Size, v.Latest.Source))
+	for _, c := range all {
+		line, err := l.checkTimestamp(c)
+		if err != nil {
+			return v, err
+		}
+		if line != "" {
+			v.Checked = append(v.Checked, line)
+		}
+	}
 	return v, nil
+}
+
+// checkTimestamp checks the RFC 3161 token beside a checkpoint file, when there is one: it must cover
+// the checkpoint; its TSA is trusted when l.TSARoots anchors it.
+func (l *EvidenceLog) checkTimestamp(c NamedCheckpoint) (string, error) {
+	token, err := varde.ReadFile(TimestampFile(c.Source), varde.Limit{What: "a time-stamp token", Bytes: 1 << 20})
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", failf("checkpoint %s: %v", c.Source, err)
+	}
+	tr := sign.CheckTimestamp(token, c.Signed, sign.VerifyConfig{TSARoots: l.TSARoots}, time.Now())
+	switch {
+	case tr.Status == sign.TimestampInvalid:
+		return "", failf("time-stamp %s: %s (the checkpoint was changed after it was time-stamped)", TimestampFile(c.Source), tr.Problem)
+	case tr.Status == sign.TimestampTrusted:
+		return fmt.Sprintf("time-stamp: the checkpoint of size %d existed at %s (TSA %s, trusted)", c.Size, tr.Time.Format(time.RFC3339), tr.TSA), nil
+	}
+	return fmt.Sprintf("time-stamp: the checkpoint of size %d was stamped %s by %s, not trusted: %s", c.Size, tr.Time.Format(time.RFC3339), tr.TSA, tr.Problem), nil
 }
 
 // VerifyReport checks a signed report PDF against the database: its embedded checkpoint is signed by the

@@ -230,7 +230,7 @@ func cmdReportGenerate(ctx context.Context, e *env, args []string) error {
 	certPath := fs.String("cert", "", "signer certificate PEM (with chain) or PKCS#12 file")
 	keyPath := fs.String("key", "", "private key PEM file (default: in --cert)")
 	pwFile := fs.String("password-file", "", "file holding the key or PKCS#12 password (default $VARDE_KEY_PASSWORD)")
-	tsa := fs.String("tsa", "", "RFC 3161 time-stamp authority URL (optional)")
+	tsa := fs.String("tsa", "", "RFC 3161 time-stamp authority URL for the signatures and the log's checkpoints (optional)")
 	logKey := fs.String("log-key", "", "evidence log key (default: KEYS-DIR/log.key)")
 	checkpoints := fs.String("checkpoints", "", "checkpoint directory (default: KEYS-DIR/checkpoints)")
 	if err := parseFlags(fs, args); err != nil {
@@ -274,6 +274,9 @@ func cmdReportGenerate(ctx context.Context, e *env, args []string) error {
 	lg, err := job.OpenLog(s, *logKey, *checkpoints)
 	if err != nil {
 		return fmt.Errorf("report generate: %w", err)
+	}
+	if *tsa != "" {
+		lg.SetTimestamping(*tsa, e.logger)
 	}
 	reps, err := job.GenerateReports(ctx, s, job.ReportOptions{AuditID: *auditID, Kinds: kinds, Signer: signer,
 		OutDir: *outDir, TSAURL: *tsa, Log: lg})

@@ -440,14 +440,28 @@ func TestLegacyAuditSealedAndExported(t *testing.T) {
 	if out, _, err := runT(t, "", "keys", "init", keys); err != nil || !strings.Contains(out, "log.key") {
 		t.Fatalf("keys init: %v\n%s", err, out)
 	}
-	out, _, err := runT(t, url, "report", "generate", "--audit", "1", "--kind", "compliance", "--keys-dir", keys, "--out", filepath.Join(dir, "out"))
+	// With a TSA, the checkpoints are time-stamped too (checkpoint-N.tsr beside each).
+	tsaURL, tsaPEM := testTSA(t, dir)
+	out, _, err := runT(t, url, "report", "generate", "--audit", "1", "--kind", "compliance", "--keys-dir", keys, "--out", filepath.Join(dir, "out"), "--tsa", tsaURL)
 	if err != nil || !strings.Contains(out, "checkpoint: ") {
 		t.Fatalf("report generate: %v\n%s", err, out)
 	}
-	vout, _, err := runT(t, url, "verify", "--audit", "1", "--keys-dir", keys)
-	if err != nil || !strings.Contains(vout, "canonical form 1") {
+	vout, _, err := runT(t, url, "verify", "--audit", "1", "--keys-dir", keys, "--tsa-ca", tsaPEM)
+	if err != nil || !strings.Contains(vout, "canonical form 1") || !strings.Contains(vout, "TSA CN=varde test TSA, trusted") {
 		t.Fatalf("verify: %v\n%s", err, vout)
 	}
+	// A token that covers another checkpoint is named.
+	tsrs, _ := filepath.Glob(filepath.Join(keys, "checkpoints", "*.tsr"))
+	if len(tsrs) != 2 {
+		t.Fatalf("time-stamps: %v", tsrs)
+	}
+	b0, _ := os.ReadFile(tsrs[0])
+	b1, _ := os.ReadFile(tsrs[1])
+	os.WriteFile(tsrs[0], b1, 0o644)
+	if _, _, err := runT(t, url, "verify", "--audit", "1", "--keys-dir", keys); err == nil || !strings.Contains(err.Error(), "changed after it was time-stamped") {
+		t.Errorf("swapped time-stamp: %v", err)
+	}
+	os.WriteFile(tsrs[0], b0, 0o644)
 	bundle := filepath.Join(dir, "bundle.json")
 	if _, _, err := runT(t, url, "evidence", "export", "--audit", "1", "--keys-dir", keys, "-o", bundle); err != nil {
 		t.Fatal(err)

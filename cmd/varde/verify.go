@@ -16,7 +16,7 @@ import (
 // logFlags say where the evidence log's public key and checkpoints are.
 type logFlags struct {
 	keysDir, pub, checkpoints string
-	extra                     pathList
+	extra, tsaCAs             pathList
 }
 
 func (lf *logFlags) register(fs *flag.FlagSet) {
@@ -24,6 +24,7 @@ func (lf *logFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&lf.pub, "log-pub", "", "the evidence log's public key file (default: KEYS-DIR/log.pub)")
 	fs.StringVar(&lf.checkpoints, "checkpoints", "", "directory of signed checkpoints (default: KEYS-DIR/checkpoints)")
 	fs.Var(&lf.extra, "checkpoint", "a checkpoint handed out earlier, to check the log only grew from it (repeatable)")
+	fs.Var(&lf.tsaCAs, "tsa-ca", "PEM trust anchor for the checkpoints' RFC 3161 time-stamps (repeatable)")
 }
 
 func (lf *logFlags) given() bool { return lf.keysDir != "" || lf.pub != "" }
@@ -45,6 +46,9 @@ func (lf *logFlags) open(s *storage.Store) (*job.EvidenceLog, []job.NamedCheckpo
 	}
 	lg, err := job.OpenLogVerifier(s, pub, dir)
 	if err != nil {
+		return nil, nil, err
+	}
+	if lg.TSARoots, _, err = loadPool(lf.tsaCAs, ""); err != nil {
 		return nil, nil, err
 	}
 	var extra []job.NamedCheckpoint
