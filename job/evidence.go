@@ -111,6 +111,9 @@ func LogFromConfig(s *storage.Store, cfg *Config) (*EvidenceLog, error) {
 			return nil, err
 		}
 	}
+	if _, err := os.Stat(key); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("signing: evidence log key %s does not exist: `varde keys log DIR` makes one (or set signing.init: true with keys_dir)", key)
+	}
 	l, err := OpenLog(s, key, dir)
 	if err != nil {
 		return nil, err

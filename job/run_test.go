@@ -111,6 +111,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{"no vantage", &Config{Organisation: "x", Signing: Signing{KeysDir: "k"}}, Options{Store: s}, "vantage: name the local vantage"},
 		{"no signing", &Config{Organisation: "x", Vantages: []Vantage{{Name: "v"}}}, Options{Store: s}, "signing: give keys_dir"},
 		{"bad period", &Config{Organisation: "x", Period: "2026-Q9", Vantages: []Vantage{{Name: "v"}}, Signing: Signing{KeysDir: "k"}}, Options{Store: s}, `period: "2026-Q9"`},
+		{"no log key", &Config{Organisation: "x", Vantages: []Vantage{{Name: "v"}}, Signing: Signing{KeysDir: t.TempDir()}}, Options{Store: s}, "`varde keys log DIR` makes one"},
 		{"nil config", nil, Options{Store: s}, "audit config: none given"},
 		{"no store", &Config{}, Options{}, "Store is required"},
 	}
