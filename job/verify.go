@@ -102,7 +102,11 @@ func (l *EvidenceLog) VerifyAudit(ctx context.Context, auditID int64, extra ...N
 			continue
 		}
 		if err := t.CheckInclusion(v.Latest.Checkpoint, lf.Idx, lf.Data); err != nil {
-			return v, fmt.Errorf("%s leaf %d of audit %d against %s: %w", lf.Kind, lf.Idx, auditID, v.Latest.Source, err)
+			hint := ""
+			if lf.Idx >= v.Latest.Size {
+				hint = " (appended after the latest checkpoint: `varde evidence publish` signs one)"
+			}
+			return v, fmt.Errorf("%s leaf %d of audit %d against %s: %w%s", lf.Kind, lf.Idx, auditID, v.Latest.Source, err, hint)
 		}
 	}
 	v.Checked = append(v.Checked, fmt.Sprintf("inclusion: the audit's leaves are in the checkpoint of size %d (%s)", v.Latest.Size, v.Latest.Source))

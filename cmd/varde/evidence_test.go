@@ -470,4 +470,21 @@ func TestLegacyAuditSealedAndExported(t *testing.T) {
 	if err != nil || !strings.Contains(string(py), "audit 1: verified") {
 		t.Fatalf("python: %v\n%s", err, py)
 	}
+	// A leaf appended by a process that died before publishing: verify says so, publish signs it.
+	r, err := s.AddReport(ctx, storage.Report{AuditID: 1, Kind: "sales", Path: "x.pdf", SHA256: strings.Repeat("ab", 32), SignerFingerprint: "cd", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LogReport(ctx, r, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runT(t, url, "verify", "--audit", "1", "--keys-dir", keys); err == nil || !strings.Contains(err.Error(), "varde evidence publish") {
+		t.Errorf("verify with an unpublished leaf: %v", err)
+	}
+	if out, _, err := runT(t, url, "evidence", "publish", "--keys-dir", keys); err != nil || !strings.Contains(out, "checkpoint-00000005.txt: 5 leaves") {
+		t.Fatalf("evidence publish: %v\n%s", err, out)
+	}
+	if out, _, err := runT(t, url, "verify", "--audit", "1", "--keys-dir", keys); err != nil {
+		t.Errorf("verify after publish: %v\n%s", err, out)
+	}
 }
