@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/varde/varde/audit/residency"
-	"github.com/varde/varde/evidencelog"
 	"github.com/varde/varde/job"
 	"github.com/varde/varde/reports/sign"
 )
@@ -239,14 +238,8 @@ func cmdReportGenerate(ctx context.Context, e *env, args []string) error {
 	if *auditID <= 0 {
 		return usagef("report generate: --audit ID is required (a positive number)")
 	}
-	if *keysDir != "" && *logKey == "" {
-		*logKey = filepath.Join(*keysDir, evidencelog.KeyFile)
-	}
-	if *keysDir != "" && *checkpoints == "" {
-		*checkpoints = filepath.Join(*keysDir, "checkpoints")
-	}
-	if *logKey == "" || *checkpoints == "" {
-		return usagef("report generate: give --keys-dir, or --log-key and --checkpoints: every report is sealed into the evidence log")
+	if err := logKeyPaths(*keysDir, logKey, checkpoints); err != nil {
+		return usagef("report generate: %v (every report is sealed into the evidence log)", err)
 	}
 	var kinds []job.ReportKind // both
 	switch k := job.ReportKind(*kind); k {

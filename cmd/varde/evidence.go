@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -88,14 +89,8 @@ func cmdEvidencePublish(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *keysDir != "" && *logKey == "" {
-		*logKey = filepath.Join(*keysDir, evidencelog.KeyFile)
-	}
-	if *keysDir != "" && *checkpoints == "" {
-		*checkpoints = filepath.Join(*keysDir, "checkpoints")
-	}
-	if *logKey == "" || *checkpoints == "" {
-		return usagef("evidence publish: give --keys-dir, or --log-key and --checkpoints")
+	if err := logKeyPaths(*keysDir, logKey, checkpoints); err != nil {
+		return usagef("evidence publish: %v", err)
 	}
 	s, err := e.openStore(ctx, true)
 	if err != nil {
@@ -111,5 +106,19 @@ func cmdEvidencePublish(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("evidence publish: %w", err)
 	}
 	fmt.Fprintf(e.stdout, "checkpoint %s: %d leaves, root %s\n", pub.Path, pub.Checkpoint.Size, pub.Checkpoint.Root)
+	return nil
+}
+
+// logKeyPaths fills the log key and checkpoint directory from a key directory where they were not given.
+func logKeyPaths(keysDir string, logKey, checkpoints *string) error {
+	if keysDir != "" && *logKey == "" {
+		*logKey = filepath.Join(keysDir, evidencelog.KeyFile)
+	}
+	if keysDir != "" && *checkpoints == "" {
+		*checkpoints = filepath.Join(keysDir, "checkpoints")
+	}
+	if *logKey == "" || *checkpoints == "" {
+		return errors.New("give --keys-dir, or --log-key and --checkpoints: the evidence log's key and checkpoints")
+	}
 	return nil
 }
