@@ -488,3 +488,52 @@ func TestLegacyAuditSealedAndExported(t *testing.T) {
 		t.Errorf("verify after publish: %v\n%s", err, out)
 	}
 }
+
+// The Python verifier's RFC 8785 encoder agrees with the one varde hashes with, on the numbers and
+// strings where encoders differ: exponent thresholds, shortest digits, escapes, UTF-16 key order.
+func TestPythonJCSAgreesWithVarde(t *testing.T) {
+	needPython(t)
+	t.Parallel()
+	values := []string{
+		`0`, `-0`, `1`, `-1`, `9007199254740992`, `1.5`, `0.1`, `1e21`, `1e20`, `1.2345678901234568e20`, `1e-6`, `1e-7`,
+		`0.000001234`, `1.7976931348623157e308`, `5e-324`, `2.2250738585072014e-308`, `333333333.33333329`,
+		`1e23`, `-1.25e-10`, `59.91`, `10.75`, `0.080045`, `2.3756`, `100.0`, `12345.678e3`,
+		`"a\"b\\c\u0000\u001f\u007f\u2028 é 😀 <&>"`, `{"b":1,"a":2,"é":3,"\u20ac":4,"😀":5,"\ufb33":6}`,
+		`[true,false,null,{"":[]}]`,
+	}
+	var pairs [][2]string
+	for _, v := range values {
+		var x any
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.UseNumber()
+		if err := dec.Decode(&x); err != nil {
+			t.Fatal(err)
+		}
+		want, err := storage.JCS(x)
+		if err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		pairs = append(pairs, [2]string{v, string(want)})
+	}
+	in, err := json.Marshal(pairs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("vb", "../../docs/verify-bundle.py")
+vb = importlib.util.module_from_spec(spec); spec.loader.exec_module(vb)
+bad = 0
+for v, want in json.load(sys.stdin):
+    got = vb.jcs(json.loads(v))
+    if got != want:
+        bad += 1
+        print("%s: python %s, varde %s" % (v, got, want))
+sys.exit(1 if bad else 0)
+`
+	cmd := exec.Command("python3", "-c", script)
+	cmd.Stdin = bytes.NewReader(in)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("python JCS disagrees: %v\n%s", err, out)
+	}
+}
