@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,7 @@ type storedAudit struct {
 	checks   []storage.CheckResult
 	findings []storage.Finding
 	steps    []storage.Step
+	seal     *reports.LogSeal // set when the reports are made with the evidence log
 }
 
 func loadStored(ctx context.Context, s *storage.Store, auditID int64) (*storedAudit, error) {
@@ -230,7 +232,7 @@ func (sa *storedAudit) complianceModel() (reports.ComplianceModel, error) {
 			{Kind: "findings", Rows: int64(len(sa.findings))},
 		},
 		ChainHead: hex.EncodeToString(sa.chain.Head), ChainLength: sa.chain.Rows,
-		Databases: sa.databases(), Notes: sa.notes(),
+		Databases: sa.databases(), Notes: sa.notes(), Log: sa.seal,
 	}
 	return m, nil
 }
@@ -423,6 +425,8 @@ func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) 
 		if evidence, err = opts.Log.reportEvidence(sa.audit, seal, pub); err != nil {
 			return nil, err
 		}
+		sa.seal = &reports.LogSeal{LeafIndex: seal.Idx, TreeSize: pub.Checkpoint.Size, Origin: pub.Checkpoint.Origin,
+			Root: base64.StdEncoding.EncodeToString(pub.Checkpoint.Root[:])}
 	}
 	// However the loop ends, the reports it recorded are put under a signed checkpoint.
 	defer func() {

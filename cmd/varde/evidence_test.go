@@ -250,6 +250,17 @@ func TestEvidenceAttacksAreDetected(t *testing.T) {
 				t.Fatalf("audit %s: varde verify ok=%v:\n%s\npython ok=%v:\n%s", id, goOK, goOut, pyOK, py)
 			}
 		}
+		if _, err := exec.LookPath("pdftotext"); err == nil {
+			txt, err := exec.Command("pdftotext", "-layout", w.pdf, "-").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"varde/evidence-log", "leaf 0 of 1", "varde-evidence.json"} {
+				if !strings.Contains(string(txt), want) {
+					t.Errorf("the compliance report's appendix lacks %q", want)
+				}
+			}
+		}
 		// A report extended after it was logged (a DSS revision) is still the logged report; the
 		// same file with bytes no signature covers is not.
 		ext := filepath.Join(w.dir, "extended.pdf")
