@@ -302,6 +302,10 @@ def check_log(b, head, extra, key_override, say):
     a = b["audit"]
     lg = b["log"]
     key = LogKey(key_override or lg["public_key"])
+    if key_override and key_override.strip() != lg["public_key"].strip():
+        say("note: the bundle names another log key than the one given; checking with the one given")
+    if not key_override:
+        say("note: checked with the log key the bundle carries; give --log-key with the key you were handed")
     cps = []
     for i, signed in enumerate(lg["checkpoints"]):
         cps.append(open_checkpoint(signed, key, "#%d in the bundle" % (i + 1)) + ("checkpoint #%d in the bundle" % (i + 1),))
