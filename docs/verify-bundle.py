@@ -384,6 +384,10 @@ def main(argv):
     try:
         with open(args[0], encoding="utf-8") as f:
             b = json.load(f)
+    except (OSError, ValueError) as e:
+        print("FAILED: %s: %s" % (args[0], e))
+        return 1
+    try:
         if b.get("format") != "varde-evidence-bundle/1":
             fail("%s: format %r is not varde-evidence-bundle/1" % (args[0], b.get("format")))
         head = check_rows(b, print)
@@ -391,7 +395,7 @@ def main(argv):
     except Failed as e:
         print("FAILED: %s" % e)
         return 1
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
         print("FAILED: %s: malformed bundle: %s" % (args[0], e))
         return 1
     print("audit %d: verified" % b["audit"]["id"])
