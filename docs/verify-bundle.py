@@ -204,8 +204,11 @@ class LogKey:
                 paths[name] = os.path.join(d, name)
                 with open(paths[name], "wb") as f:
                     f.write(content)
-            r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", paths["key.pem"], "-rawin",
-                                "-in", paths["msg"], "-sigfile", paths["sig"]], capture_output=True)
+            try:
+                r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", paths["key.pem"], "-rawin",
+                                    "-in", paths["msg"], "-sigfile", paths["sig"]], capture_output=True)
+            except FileNotFoundError:
+                fail("the openssl command (OpenSSL 3) is needed to check Ed25519 signatures")
             return r.returncode == 0
 
 
