@@ -215,8 +215,15 @@ func (l *EvidenceLog) Seal(ctx context.Context, auditID int64, now time.Time) (s
 	}
 	seal, ok := sealOf(leaves, auditID)
 	if !ok {
-		if seal, err = l.store.SealAudit(ctx, auditID, now); err != nil {
-			return storage.LogLeaf{}, Published{}, err
+		var serr error
+		if seal, serr = l.store.SealAudit(ctx, auditID, now); serr != nil {
+			// Another process (a replica, a report generate) may have sealed it meanwhile.
+			if leaves, err = l.store.LogLeaves(ctx); err != nil {
+				return storage.LogLeaf{}, Published{}, errors.Join(serr, err)
+			}
+			if seal, ok = sealOf(leaves, auditID); !ok {
+				return storage.LogLeaf{}, Published{}, serr
+			}
 		}
 	}
 	pub, err := l.Publish(ctx)
