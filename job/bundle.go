@@ -143,11 +143,11 @@ func (l *EvidenceLog) ExportBundle(ctx context.Context, auditID int64) (*Bundle,
 			SignerFingerprint: r.SignerFingerprint, CreatedAt: storage.CanonTime(r.CreatedAt)})
 	}
 	b.Log.PublicKey = l.vkey
-	t, leaves, err := l.tree(ctx)
+	cps, paths, err := l.Checkpoints()
 	if err != nil {
 		return nil, err
 	}
-	cps, paths, err := l.Checkpoints()
+	t, leaves, err := l.tree(ctx)
 	if err != nil {
 		return nil, err
 	}

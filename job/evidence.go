@@ -162,11 +162,13 @@ func (l *EvidenceLog) Publish(ctx context.Context) (Published, error) {
 	if l.signer == nil {
 		return Published{}, errors.New("evidence log: opened without its key; cannot sign a checkpoint")
 	}
-	t, leaves, err := l.tree(ctx)
+	// Checkpoints first, then the leaves: every checkpoint read was signed over leaves that were there
+	// before this read, so one published meanwhile by another process never looks like a shrunk log.
+	cps, paths, err := l.Checkpoints()
 	if err != nil {
 		return Published{}, err
 	}
-	cps, paths, err := l.Checkpoints()
+	t, leaves, err := l.tree(ctx)
 	if err != nil {
 		return Published{}, err
 	}

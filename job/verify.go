@@ -67,13 +67,14 @@ func (l *EvidenceLog) VerifyAudit(ctx context.Context, auditID int64, extra ...N
 		return v, fmt.Errorf("%w: rows: %w", ErrEvidence, err)
 	}
 	v.Checked = append(v.Checked, fmt.Sprintf("rows: the chain of %d rows holds (canonical form %d), head %x", rep.Rows, rep.Form, rep.Head))
-	t, leaves, err := l.tree(ctx)
-	if err != nil {
-		return v, err
-	}
+	// Checkpoints before leaves, as in Publish.
 	cps, paths, err := l.Checkpoints()
 	if err != nil {
 		return v, failf("checkpoint directory %s: %v", l.dir, err)
+	}
+	t, leaves, err := l.tree(ctx)
+	if err != nil {
+		return v, err
 	}
 	all := append([]NamedCheckpoint(nil), extra...)
 	for i, c := range cps {
