@@ -422,6 +422,11 @@ func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) 
 		if err != nil {
 			return nil, fmt.Errorf("report of audit %d: seal: %w", auditID, err)
 		}
+		// A report is only made of evidence the signed log still vouches for: rows rewritten after the
+		// seal, however consistently, are refused here rather than signed into a new PDF.
+		if _, err := opts.Log.VerifyAudit(ctx, auditID); err != nil {
+			return nil, fmt.Errorf("refusing to report audit %d: %w", auditID, err)
+		}
 		if evidence, err = opts.Log.reportEvidence(sa.audit, seal, pub); err != nil {
 			return nil, err
 		}

@@ -312,6 +312,11 @@ func TestEvidenceAttacksAreDetected(t *testing.T) {
 				t.Fatal(err)
 			}
 			w.tamper(t, `UPDATE audits SET status = 'succeeded' WHERE id = `+w.ids[0])
+			// varde no longer signs a report of it.
+			if _, _, err := runT(t, w.urls.Writer, "report", "generate", "--audit", w.ids[0], "--keys-dir", w.keys, "--out", t.TempDir()); err == nil ||
+				!strings.Contains(err.Error(), "refusing to report") || !strings.Contains(err.Error(), "evidence changed after the seal") {
+				t.Errorf("report generate of the forged audit: %v", err)
+			}
 			return w.ids[0], w.pdf, nil
 		}, []string{"evidence changed after the seal", "the report says audit"}, "evidence changed after the seal", "the database's rows give"},
 		{"rewritten header", func(t *testing.T, w *evidenceWorld) (string, string, []string) {
