@@ -29,11 +29,15 @@ type icmpSocket struct {
 	id  uint16 // identifier in our echoes; for datagram sockets the kernel replaces it by the local port
 	sa4 unix.SockaddrInet4
 	sa6 unix.SockaddrInet6
+
+	rcvbuf int // SO_RCVBUF as the kernel granted it (bytes of skb truesize)
+	ovfl   overflowLog
 }
 
 // openICMP opens a raw ICMP socket when allowed, else an unprivileged datagram ICMP socket
-// (net.ipv4.ping_group_range), with SO_TIMESTAMPNS on.
-func openICMP(v6 bool, id uint16) (*icmpSocket, error) {
+// (net.ipv4.ping_group_range), with SO_TIMESTAMPNS and SO_RXQ_OVFL on and a receive buffer of rcvbuf
+// bytes (see rcvbufFor).
+func openICMP(v6 bool, id uint16, rcvbuf int) (*icmpSocket, error) {
 	family, proto := unix.AF_INET, unix.IPPROTO_ICMP
 	if v6 {
 		family, proto = unix.AF_INET6, unix.IPPROTO_ICMPV6
@@ -55,9 +59,29 @@ func openICMP(v6 bool, id uint16) (*icmpSocket, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 		return fail("SO_TIMESTAMPNS", err)
 	}
-	// A sweep's replies can arrive in a burst; a small buffer would drop them and report false loss.
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+	// The kernel counts what it drops because the receive buffer is full; SO_RXQ_OVFL hands the count
+	// to us with every packet queued after a drop, so a dropped reply is reported as a measurement error
+	// instead of loss.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
+		return fail("SO_RXQ_OVFL", err)
+	}
+	// The kernel doubles the value for its bookkeeping and compares skb truesize against the double.
+	// SO_RCVBUFFORCE passes net.core.rmem_max (root); otherwise SO_RCVBUF is capped there.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf/2); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf/2); err != nil {
+			return fail("SO_RCVBUF", err)
+		}
+	}
+	if got, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
+		s.rcvbuf = got
+	}
+	if s.raw {
+		// A raw socket gets a copy of every ICMP message the host receives, our own echo requests
+		// included when the target is local. Let the kernel keep only the types we read, so they do
+		// not take room in the buffer (or CPU).
+		if err := setICMPFilter(fd, v6); err != nil {
+			return fail("ICMP filter", err)
+		}
 	}
 	if !s.raw {
 		var sa unix.Sockaddr = &unix.SockaddrInet4{}
@@ -103,11 +127,12 @@ func (s *icmpSocket) send(b []byte, to netip.Addr) error {
 }
 
 // recv reads one packet without blocking (unix.EAGAIN when none is queued); kernel is the SO_TIMESTAMPNS
-// receive time (zero if absent). b[:n] is the ICMP message, without a raw IPv4 socket's IP header.
-func (s *icmpSocket) recv(b, oob []byte) (n int, from netip.Addr, kernel time.Time, err error) {
+// receive time (zero if absent), drops the socket's drop count when the packet was queued (SO_RXQ_OVFL;
+// the kernel sends none while it is zero). b[:n] is the ICMP message, without a raw IPv4 socket's IP header.
+func (s *icmpSocket) recv(b, oob []byte) (n int, from netip.Addr, kernel time.Time, drops uint32, err error) {
 	n, oobn, _, sa, err := unix.Recvmsg(s.fd, b, oob, 0)
 	if err != nil {
-		return 0, from, kernel, err
+		return 0, from, kernel, 0, err
 	}
 	switch a := sa.(type) {
 	case *unix.SockaddrInet4:
@@ -125,6 +150,9 @@ func (s *icmpSocket) recv(b, oob []byte) (n int, from netip.Addr, kernel time.Ti
 			nsec := int64(binary.NativeEndian.Uint64(data[8:16]))
 			kernel = time.Unix(sec, nsec)
 		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && len(data) >= 4 {
+			drops = binary.NativeEndian.Uint32(data[0:4])
+		}
 		rest = r
 	}
 	// Raw IPv4 sockets deliver the IP header; ICMP messages never start with 0x4_.
@@ -135,7 +163,7 @@ func (s *icmpSocket) recv(b, oob []byte) (n int, from netip.Addr, kernel time.Ti
 			n -= hl
 		}
 	}
-	return n, from, kernel, nil
+	return n, from, kernel, drops, nil
 }
 
 // ICMP message types the engine sends and reads, per RFC 792 and RFC 4443.
@@ -209,6 +237,7 @@ func runICMPShared(ctx context.Context, cfg *Config, start time.Time, jobs []job
 	defer p.close()
 	var socks [2]*icmpSocket // IPv4, IPv6
 	defer func() {
+		markOverflow(cfg, jobs, socks)
 		for _, s := range socks {
 			if s != nil {
 				unix.Close(s.fd)
@@ -225,6 +254,10 @@ func runICMPShared(ctx context.Context, cfg *Config, start time.Time, jobs []job
 		}
 		e.mu.Unlock()
 	}()
+	rcvbuf := cfg.ICMPReceiveBuffer
+	if rcvbuf == 0 {
+		rcvbuf = rcvbufFor(jobs, cfg.Timeout)
+	}
 	for _, j := range jobs {
 		v6 := j.res.Address.Is6()
 		fam := 0
@@ -234,15 +267,16 @@ func runICMPShared(ctx context.Context, cfg *Config, start time.Time, jobs []job
 		if socks[fam] != nil {
 			continue
 		}
-		s, err := openICMP(v6, e.id)
+		s, err := openICMP(v6, e.id, rcvbuf)
 		if err != nil {
 			return err
 		}
+		s.ovfl.start(time.Now())
 		socks[fam] = s
 		if err := p.add(s.fd, unix.EPOLLIN, int32(s.fd)); err != nil {
 			return fmt.Errorf("ICMP: epoll_ctl: %w", err)
 		}
-		cfg.Logger.Debug("ICMP socket open", "ipv6", v6, "raw", s.raw, "id", s.id)
+		cfg.Logger.Debug("ICMP socket open", "ipv6", v6, "raw", s.raw, "id", s.id, "rcvbuf", s.rcvbuf)
 	}
 
 	// One echo buffer per family, the cookie already in place; only type, identifier, sequence and
@@ -367,7 +401,7 @@ func (e *icmpSweep) drain(s *icmpSocket, b, oob []byte) {
 		reply, unreach, exceeded = icmp6EchoReply, icmp6Unreachable, icmp6TimeExceeded
 	}
 	for {
-		n, from, kernel, err := s.recv(b, oob)
+		n, from, kernel, drops, err := s.recv(b, oob)
 		user := time.Now() // monotonic upper bound of the receive time
 		if err == unix.EINTR {
 			continue
@@ -378,6 +412,13 @@ func (e *icmpSweep) drain(s *icmpSocket, b, oob []byte) {
 		if err != nil {
 			e.cfg.Logger.Debug("ICMP receive", "err", err)
 			return
+		}
+		// The drop count is the one when the packet was queued: at the kernel stamp, mapped onto the
+		// monotonic clock (without one, the user-space time bounds it from above only).
+		if kernel.IsZero() {
+			s.ovfl.saw(drops, user, false)
+		} else {
+			s.ovfl.saw(drops, user.Add(-max(user.Round(0).Sub(kernel), 0)), true)
 		}
 		if n < 8 {
 			continue
