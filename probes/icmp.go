@@ -27,8 +27,7 @@ type icmpSocket struct {
 	raw bool // raw socket (root); otherwise an unprivileged ICMP datagram socket
 	fd  int
 	id  uint16 // identifier in our echoes; for datagram sockets the kernel replaces it by the local port
-	sa4 unix.SockaddrInet4
-	sa6 unix.SockaddrInet6
+	to  rawSockaddr
 
 	rcvbuf int // SO_RCVBUF as the kernel granted it (bytes of skb truesize)
 	ovfl   overflowLog
@@ -107,15 +106,9 @@ func openICMP(v6 bool, id uint16, rcvbuf int) (*icmpSocket, error) {
 }
 
 func (s *icmpSocket) send(b []byte, to netip.Addr) error {
-	var sa unix.Sockaddr = &s.sa4
-	if s.v6 {
-		s.sa6.Addr = to.As16()
-		sa = &s.sa6
-	} else {
-		s.sa4.Addr = to.As4()
-	}
+	s.to.set(to, 0)
 	for range 3 {
-		err := unix.Sendto(s.fd, b, 0, sa)
+		err := sendtoRaw(s.fd, b, &s.to)
 		if err != unix.EAGAIN {
 			return err
 		}
@@ -126,44 +119,15 @@ func (s *icmpSocket) send(b []byte, to netip.Addr) error {
 	return unix.EAGAIN
 }
 
-// recv reads one packet without blocking (unix.EAGAIN when none is queued); kernel is the SO_TIMESTAMPNS
-// receive time (zero if absent), drops the socket's drop count when the packet was queued (SO_RXQ_OVFL;
-// the kernel sends none while it is zero). b[:n] is the ICMP message, without a raw IPv4 socket's IP header.
-func (s *icmpSocket) recv(b, oob []byte) (n int, from netip.Addr, kernel time.Time, drops uint32, err error) {
-	n, oobn, _, sa, err := unix.Recvmsg(s.fd, b, oob, 0)
-	if err != nil {
-		return 0, from, kernel, 0, err
-	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		from = netip.AddrFrom4(a.Addr)
-	case *unix.SockaddrInet6:
-		from = netip.AddrFrom16(a.Addr).Unmap()
-	}
-	for rest := oob[:oobn]; len(rest) > 0; {
-		h, data, r, perr := unix.ParseOneSocketControlMessage(rest)
-		if perr != nil {
-			break
-		}
-		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= 16 {
-			sec := int64(binary.NativeEndian.Uint64(data[0:8]))
-			nsec := int64(binary.NativeEndian.Uint64(data[8:16]))
-			kernel = time.Unix(sec, nsec)
-		}
-		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && len(data) >= 4 {
-			drops = binary.NativeEndian.Uint32(data[0:4])
-		}
-		rest = r
-	}
-	// Raw IPv4 sockets deliver the IP header; ICMP messages never start with 0x4_.
-	if !s.v6 && s.raw && n >= 20 && b[0]>>4 == 4 {
-		hl := int(b[0]&0x0f) * 4
-		if hl >= 20 && hl <= n {
-			copy(b, b[hl:n])
-			n -= hl
+// icmpPayload is the ICMP message in a received packet: a raw IPv4 socket delivers the IP header too.
+func (s *icmpSocket) icmpPayload(b []byte) []byte {
+	// ICMP messages never start with 0x4_.
+	if !s.v6 && s.raw && len(b) >= 20 && b[0]>>4 == 4 {
+		if hl := int(b[0]&0x0f) * 4; hl >= 20 && hl <= len(b) {
+			return b[hl:]
 		}
 	}
-	return n, from, kernel, drops, nil
+	return b
 }
 
 // ICMP message types the engine sends and reads, per RFC 792 and RFC 4443.
@@ -293,10 +257,10 @@ func runICMPShared(ctx context.Context, cfg *Config, start time.Time, jobs []job
 		binary.BigEndian.PutUint16(pkts[fam][4:6], s.id)
 		copy(pkts[fam][8:], e.cookie[:])
 	}
-	b := make([]byte, 1500)
-	oob := make([]byte, 128)
+	batch := newRecvBatch(32)
 	var lastDeadline time.Time
 	next := 0
+	listening := true
 	for {
 		now := time.Now()
 		for next < len(jobs) && !start.Add(jobs[next].at).After(now) {
@@ -344,23 +308,42 @@ func runICMPShared(ctx context.Context, cfg *Config, start time.Time, jobs []job
 				return nil
 			}
 		}
+		// Replies are timed by the kernel, so reading them can wait for the next send when that is near:
+		// the engine then wakes once per send instead of once per send and once per reply.
+		if listen := next == len(jobs) || wake.Sub(now) > maxReadDelay; listen != listening {
+			ev := uint32(0)
+			if listen {
+				ev = unix.EPOLLIN
+			}
+			for _, s := range socks {
+				if s != nil {
+					if err := p.mod(s.fd, ev, int32(s.fd)); err != nil {
+						return fmt.Errorf("ICMP: epoll_ctl: %w", err)
+					}
+				}
+			}
+			listening = listen
+		}
 		p.arm(wake)
-		evs, _, stopped, err := p.wait()
+		_, _, stopped, err := p.wait()
 		if err != nil {
 			return fmt.Errorf("ICMP: %w", err)
 		}
 		if stopped {
 			return ctx.Err()
 		}
-		for _, ev := range evs {
-			for _, s := range socks {
-				if s != nil && int32(s.fd) == ev.Fd {
-					e.drain(s, b, oob)
-				}
+		for _, s := range socks {
+			if s != nil {
+				e.drain(s, batch)
 			}
 		}
 	}
 }
+
+// maxReadDelay is how long queued replies may wait for the engine while sends are due: their RTTs come
+// from the kernel's receive stamps, so only the rare reply without a usable stamp (a clock step) is
+// timed up to this much late.
+const maxReadDelay = time.Millisecond
 
 func sendFailure(err error) Failure {
 	switch {
@@ -395,14 +378,10 @@ func (e *icmpSweep) allocSeq() uint16 {
 }
 
 // drain reads every queued packet of s and settles the echoes they answer.
-func (e *icmpSweep) drain(s *icmpSocket, b, oob []byte) {
-	reply, unreach, exceeded := byte(icmp4EchoReply), byte(icmp4Unreachable), byte(icmp4TimeExceeded)
-	if s.v6 {
-		reply, unreach, exceeded = icmp6EchoReply, icmp6Unreachable, icmp6TimeExceeded
-	}
+func (e *icmpSweep) drain(s *icmpSocket, batch *recvBatch) {
 	for {
-		n, from, kernel, drops, err := s.recv(b, oob)
-		user := time.Now() // monotonic upper bound of the receive time
+		n, err := batch.recv(s.fd)
+		user := time.Now() // monotonic upper bound of the receive times
 		if err == unix.EINTR {
 			continue
 		}
@@ -413,31 +392,45 @@ func (e *icmpSweep) drain(s *icmpSocket, b, oob []byte) {
 			e.cfg.Logger.Debug("ICMP receive", "err", err)
 			return
 		}
-		// The drop count is the one when the packet was queued: at the kernel stamp, mapped onto the
-		// monotonic clock (without one, the user-space time bounds it from above only).
-		if kernel.IsZero() {
-			s.ovfl.saw(drops, user, false)
-		} else {
-			s.ovfl.saw(drops, user.Add(-max(user.Round(0).Sub(kernel), 0)), true)
+		for i := range n {
+			b, from, kernel, drops := batch.packet(i)
+			e.packet(s, s.icmpPayload(b), from, kernel, drops, user)
 		}
-		if n < 8 {
-			continue
+		if n < len(batch.hdrs) {
+			return // the queue was emptied; the poller reports what comes next
 		}
-		switch b[0] {
-		case reply:
-			if b[1] != 0 { // an echo reply has code 0
-				continue
-			}
-			id, seq := binary.BigEndian.Uint16(b[4:6]), binary.BigEndian.Uint16(b[6:8])
-			// A datagram socket only gets its own replies; a raw socket sees everyone's.
-			if s.raw && (id != s.id || n < 16 || string(b[8:16]) != string(e.cookie[:])) {
-				continue
-			}
-			e.reply(seq, from, kernel, user)
-		case unreach, exceeded:
-			if s.raw {
-				e.icmpError(s, b[8:n]) // after type, code, checksum and 4 unused bytes: the original datagram
-			}
+	}
+}
+
+func (e *icmpSweep) packet(s *icmpSocket, b []byte, from netip.Addr, kernel time.Time, drops uint32, user time.Time) {
+	// The drop count is the one when the packet was queued: at the kernel stamp, mapped onto the
+	// monotonic clock (without one, the user-space time bounds it from above only).
+	if kernel.IsZero() {
+		s.ovfl.saw(drops, user, false)
+	} else {
+		s.ovfl.saw(drops, user.Add(-max(user.Round(0).Sub(kernel), 0)), true)
+	}
+	if len(b) < 8 {
+		return
+	}
+	reply, unreach, exceeded := byte(icmp4EchoReply), byte(icmp4Unreachable), byte(icmp4TimeExceeded)
+	if s.v6 {
+		reply, unreach, exceeded = icmp6EchoReply, icmp6Unreachable, icmp6TimeExceeded
+	}
+	switch b[0] {
+	case reply:
+		if b[1] != 0 { // an echo reply has code 0
+			return
+		}
+		id, seq := binary.BigEndian.Uint16(b[4:6]), binary.BigEndian.Uint16(b[6:8])
+		// A datagram socket only gets its own replies; a raw socket sees everyone's.
+		if s.raw && (id != s.id || len(b) < 16 || string(b[8:16]) != string(e.cookie[:])) {
+			return
+		}
+		e.reply(seq, from, kernel, user)
+	case unreach, exceeded:
+		if s.raw {
+			e.icmpError(s, b[8:]) // after type, code, checksum and 4 unused bytes: the original datagram
 		}
 	}
 }
