@@ -116,13 +116,17 @@ func LineOf(r Result) Line {
 	return l
 }
 
-// WriteJSONLines writes one Line per result.
+// WriteJSONLines writes one Line per result, buffered (a line per write cost a system call per target).
 func WriteJSONLines(w io.Writer, rs []Result) error {
-	enc := json.NewEncoder(w)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
 	for _, r := range rs {
 		if err := enc.Encode(LineOf(r)); err != nil {
 			return fmt.Errorf("write probe JSON: %w", err)
 		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write probe JSON: %w", err)
 	}
 	return nil
 }
