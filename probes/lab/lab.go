@@ -282,7 +282,7 @@ func (l *Lab) build(ctx context.Context, targets []Target) error {
 		dropSYNs[i] = t.DropSYNs
 		dup[i] = t.DuplicateReplies
 		if t.Unreachable {
-			fmt.Fprintf(&unreachCmds, "route add unreachable %s/32\n-6 route add unreachable %s/128\n", addr, addr6)
+			fmt.Fprintf(&unreachCmds, "route add unreachable %s/32\nroute add unreachable %s/128\n", addr, addr6)
 		} else {
 			// nodad: duplicate address detection would hold the address back for a second or more.
 			fmt.Fprintf(&addrCmds, "addr add %s/32 dev %s\naddr add %s/128 dev %s nodad\n", addr, targetDev, addr6, targetDev)
@@ -481,6 +481,10 @@ func (l *Lab) teardown() error {
 		ln.Close()
 	}
 	l.acceptWG.Wait()
+	hostIndex := 0
+	if ifi, err := net.InterfaceByName(l.device); err == nil && l.hostFd >= 0 {
+		hostIndex = ifi.Index
+	}
 	for _, fd := range []*int{&l.hostFd, &l.targetFd, &l.nsFd, &l.stopFd} {
 		if *fd >= 0 {
 			if err := unix.Close(*fd); err != nil {
@@ -488,6 +492,14 @@ func (l *Lab) teardown() error {
 			}
 			*fd = -1
 		}
+	}
+	// The kernel unregisters a closed TUN device asynchronously, and with IPv6 on it the device can
+	// linger while routes and neighbour entries let go of it: wait, so that Close means gone.
+	for deadline := time.Now().Add(3 * time.Second); hostIndex != 0 && time.Now().Before(deadline); {
+		if _, err := net.InterfaceByIndex(hostIndex); err != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if l.lock != nil {
 		l.lock.Close()
