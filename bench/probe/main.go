@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.maxRTT, "max-rtt", 100*time.Millisecond, "largest true RTT")
 	fs.StringVar(&o.extraArg, "varde-args", "", "extra arguments for varde probe, space separated")
 	fpingExtra := fs.String("fping-args", "", "extra arguments for fping, space separated (e.g. \"-i 1\" to pace it like varde)")
+	half6 := fs.Bool("ipv6", false, "probe every second target by its IPv6 address (half the targets over IPv6; one fping run takes both families)")
 	hold := fs.Bool("hold", false, "only start the lab, print the targets file and wait for SIGINT (manual runs, demos)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -104,7 +105,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "targets.txt")
 	var list strings.Builder
-	for _, ep := range eps {
+	families := "IPv4"
+	if *half6 {
+		families = "half IPv4, half IPv6 (" + l.Prefix6().String() + ")"
+	}
+	for i, ep := range eps {
+		if *half6 && i%2 == 1 {
+			fmt.Fprintln(&list, ep.Addr6)
+			continue
+		}
 		fmt.Fprintln(&list, ep.Addr)
 	}
 	if err := os.WriteFile(file, []byte(list.String()), 0o644); err != nil {
@@ -172,8 +181,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	vHand, vLateH := givenMedians(xs, lab.ExchangeHandshake, vStart, vEnd)
 	fEcho, fLateE := givenMedians(xs, lab.ExchangeEcho, fStart, fEnd)
 	ve, fe, te := errorsVsGiven(vICMP, vEcho), errorsVsGiven(fICMP, fEcho), errorsVsGiven(vTCP, vHand)
-	fmt.Fprintf(stdout, "latency lab: %d targets, nominal RTT %v–%v, %s; varde: %s %s\n",
-		len(eps), o.minRTT, o.maxRTT, l.Prefix(), o.varde, strings.Join(vardeArgs, " "))
+	fmt.Fprintf(stdout, "latency lab: %d targets, nominal RTT %v–%v, %s, %s; varde: %s %s\n",
+		len(eps), o.minRTT, o.maxRTT, l.Prefix(), families, o.varde, strings.Join(vardeArgs, " "))
 	fmt.Fprintf(stdout, "fping: %s %s\n\n", o.fping, strings.Join(fpingArgs, " "))
 	tw := &table{}
 	tw.row("metric", "varde", "fping", "varde/fping")
