@@ -35,7 +35,7 @@ func inFreshNetns(t *testing.T) bool {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
 	out, err := cmd.CombinedOutput()
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "overflow_test.go") {
+		if l := strings.TrimSpace(line); strings.HasPrefix(l, "overflow_test.go") || strings.HasPrefix(l, "watch_test.go") {
 			t.Log("child: " + strings.TrimSpace(line))
 		}
 	}
