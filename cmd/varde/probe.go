@@ -260,8 +260,12 @@ func writeProbeTable(w io.Writer, results []probes.Result) error {
 		if s.Duplicates > 0 {
 			line += fmt.Sprintf(", %d dup", s.Duplicates)
 		}
-		if r.Failure != probes.FailNone {
+		switch {
+		case r.Failure != probes.FailNone:
 			line += fmt.Sprintf(" [%s: %s]", r.Failure, r.Err)
+		case s.Errors > 0:
+			// Samples lost to the prober itself (its receive buffer overflowed): not in %loss, say why.
+			line += fmt.Sprintf(", %d errors [%s]", s.Errors, r.Err)
 		}
 		fmt.Fprintln(tw, line)
 	}
