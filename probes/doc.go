@@ -32,10 +32,12 @@
 //     1,000 raw sockets every reply is copied to every socket and user-space receive timing collapses.
 //     fping with its default 10 ms inter-packet gap (-i) needs 51 s for the same sweep.
 //   - Cost, 1 Dec 2026, after the engines moved onto the netpoller (poller.go, rawio.go): bash
-//     bench/probe/run -fping-args "-i 1" on a 2-core machine shared with other engineers (load 10-12):
-//     varde probe --icmp alone 0.15-0.23 s CPU against fping's 0.18-0.37 s in the same runs (before:
-//     0.56-0.65 s); with its 3,000 TCP handshakes too, 1.3-1.6 × fping's. Peak RSS 18-20 MiB against
-//     2.5 MiB, of which about 12 MiB are pages of the 30 MB executable; anonymous memory about 7 MiB.
+//     bench/probe/run -fping-args "-i 1" [-ipv6], three runs each on a 2-core machine shared with other
+//     engineers (load 8-10): varde probe --icmp alone 0.55-0.99 × fping's CPU in the same run (median
+//     0.64 IPv4, 0.74 half IPv6; before: about 2.5 ×); with its 3,000 TCP handshakes too 0.83-1.74 ×
+//     (median 1.04 and 1.34): the handshakes' own kernel work (connect, SYN, RST) is most of the rest.
+//     Peak RSS 20 MiB against fping's 2.6 MiB, of which about 12 MiB are pages of the 30 MB executable;
+//     anonymous memory 7 MiB against 1 MiB.
 //
 // Receive buffer: the shared ICMP socket's SO_RCVBUF is sized for every reply that can be outstanding at
 // once (overflow.go). Should the kernel still drop replies on it, SO_RXQ_OVFL and SO_MEMINFO say so, and
