@@ -27,8 +27,8 @@ const MaxRoundsInFlight = 8
 // every, so a round's samples are spread over at most one round), until ctx ends, handing
 // each finished round to fn in round order (fn runs on Watch's goroutine). Memory stays constant however
 // long it runs: a round's results are the caller's once fn has them, and nothing else accumulates, so
-// rounds in flight (at most MaxRoundsInFlight) are all it holds. A round still in flight when ctx ends is
-// not handed on. Watch returns ctx's error, or the first error a round returns for another reason.
+// rounds in flight (at most MaxRoundsInFlight) are all it holds. Once ctx has ended no round is handed
+// on. Watch returns ctx's error, or the first error a round returns for another reason.
 func Watch(ctx context.Context, cfg Config, targets []Target, every time.Duration, fn func(Round)) error {
 	if every <= 0 {
 		return fmt.Errorf("watch every %v: must be positive", every)
@@ -101,6 +101,9 @@ func Watch(ctx context.Context, cfg Config, targets []Target, every time.Duratio
 				return fmt.Errorf("watch round %d: %w", o.round.N, o.err)
 			}
 			continue // ctx ended: rounds in flight end unfinished and are not handed on
+		}
+		if ctx.Err() != nil {
+			continue // nor is one that finished after ctx ended: fn is not called once ctx has ended
 		}
 		fn(o.round)
 	}
