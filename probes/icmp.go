@@ -21,7 +21,7 @@ import (
 const payloadLen = 56
 
 // icmpSocket is one ICMP socket for one address family, shared by every target of a sweep. It is a plain
-// non-blocking descriptor watched by the engine's own epoll (poller), not by Go's netpoller.
+// non-blocking descriptor in the engine's own epoll set (poller), which Go's netpoller watches in turn.
 type icmpSocket struct {
 	v6  bool
 	raw bool // raw socket (root); otherwise an unprivileged ICMP datagram socket
