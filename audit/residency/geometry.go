@@ -81,7 +81,14 @@ type country struct {
 }
 
 // contains reports whether the point lies inside the polygon (even-odd rule over all rings, in lon/lat).
+// A polygon that crosses the antimeridian has longitudes beyond ±180 (see unwrap), so the point is also
+// tried one turn east or west.
 func (p *polygon) contains(lat, lon float64) bool {
+	return p.containsLon(lat, lon) || (p.maxLon > 180 && p.containsLon(lat, lon+360)) ||
+		(p.minLon < -180 && p.containsLon(lat, lon-360))
+}
+
+func (p *polygon) containsLon(lat, lon float64) bool {
 	if lon < p.minLon || lon > p.maxLon || lat < p.minLat || lat > p.maxLat {
 		return false
 	}
@@ -225,6 +232,7 @@ func decodeGeometry(data []byte) (*Geometry, error) {
 					rg.minLon, rg.maxLon = math.Min(rg.minLon, lon), math.Max(rg.maxLon, lon)
 					rg.minLat, rg.maxLat = math.Min(rg.minLat, lat), math.Max(rg.maxLat, lat)
 				}
+				unwrap(&rg)
 				p.rings[ri] = rg
 				p.minLon, p.maxLon = math.Min(p.minLon, rg.minLon), math.Max(p.maxLon, rg.maxLon)
 				p.minLat, p.maxLat = math.Min(p.minLat, rg.minLat), math.Max(p.maxLat, rg.maxLat)
@@ -237,6 +245,38 @@ func decodeGeometry(data []byte) (*Geometry, error) {
 		return nil, fmt.Errorf("embedded country geometry: %w", rerr)
 	}
 	return g, nil
+}
+
+// unwrap makes a ring that crosses the antimeridian continuous in longitude. The boundary data jumps from
+// +180 to -180 there; read in lon/lat, such an edge spans the whole globe and the even-odd test counts it for
+// every point at its latitudes (northern Sweden came out Russian, from Chukotka's edge). A ring that crosses
+// an even number of times is shifted by a turn between the crossings, so it closes with longitudes
+// beyond ±180. A ring around a pole (an odd number of crossings) is left as it is.
+func unwrap(rg *ring) {
+	n := len(rg.lon)
+	jumps := 0
+	for a, b := 0, n-1; a < n; b, a = a, a+1 {
+		if math.Abs(rg.lon[a]-rg.lon[b]) > 180 {
+			jumps++
+		}
+	}
+	if jumps == 0 || jumps%2 == 1 {
+		return
+	}
+	offset, prev := 0.0, rg.lon[0]
+	rg.minLon, rg.maxLon = rg.lon[0], rg.lon[0]
+	for k := 1; k < n; k++ {
+		orig := rg.lon[k]
+		switch d := orig - prev; {
+		case d > 180:
+			offset -= 360
+		case d < -180:
+			offset += 360
+		}
+		prev = orig
+		rg.lon[k] = orig + offset
+		rg.minLon, rg.maxLon = math.Min(rg.minLon, rg.lon[k]), math.Max(rg.maxLon, rg.lon[k])
+	}
 }
 
 // CountryAt returns the ISO alpha-2 code of the country containing the point, "" with ok=true for land of

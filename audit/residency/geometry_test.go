@@ -26,6 +26,13 @@ func TestCountryAt(t *testing.T) {
 		{"Skagerrak", 58.0, 9.0, "", false},
 		{"Pristina", 42.66, 21.16, "XK", true},
 		{"Cayenne (French Guiana is France)", 4.6, -52.5, "FR", true},
+		// Russia's main ring crosses the antimeridian at Chukotka; read in lon/lat its crossing edges once
+		// made every point at those latitudes, here northern Sweden, Russian.
+		{"Kiruna region", 66.755, 19.895, "SE", true},
+		{"Rovaniemi", 66.50, 25.73, "FI", true},
+		{"Chukotka west of the antimeridian", 66.0, 172.0, "RU", true},
+		{"Chukotka east of the antimeridian", 66.0, -173.0, "RU", true},
+		{"Fairbanks", 64.84, -147.72, "US", true},
 	} {
 		got, land := g.CountryAt(tc.lat, tc.lon)
 		if got != tc.want || land != tc.land {
@@ -52,6 +59,13 @@ func TestCountriesInDisc(t *testing.T) {
 	got = g.CountriesInDisc(43.70, 7.27, 15)
 	if !slices.Contains(got, "MC") {
 		t.Errorf("15 km around Nice: %v, want MC", got)
+	}
+	// 30 km around a point in northern Sweden is Sweden alone (it once also named Russia).
+	if got := g.CountriesInDisc(66.755, 19.895, 30); !slices.Equal(got, []string{"SE"}) {
+		t.Errorf("30 km in northern Sweden: %v, want [SE]", got)
+	}
+	if got := g.CountriesInDisc(66.0, -173.0, 50); !slices.Contains(got, "RU") {
+		t.Errorf("50 km around eastern Chukotka: %v, want RU", got)
 	}
 	if d := GreatCircleKm(59.91, 10.75, 57.15, -2.09); d < 790 || d > 815 {
 		t.Errorf("Oslo-Aberdeen = %.0f km, want ~804", d)
