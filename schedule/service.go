@@ -272,6 +272,27 @@ func (s *Service) Ready(ctx context.Context) error {
 	return checkQueueSchema(ctx, s.pool, s.log)
 }
 
+// QueueDepth counts this service's River jobs by state (available, running, retryable, scheduled ...),
+// for the queue depth metric. River's rows are the queue's bookkeeping; runs and audits are the record.
+func (s *Service) QueueDepth(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT state::text, count(*) FROM river_job WHERE queue = $1 AND finalized_at IS NULL GROUP BY state`, queueName)
+	if err != nil {
+		return nil, fmt.Errorf("job queue depth: %w", err)
+	}
+	out := map[string]int64{}
+	for rows.Next() {
+		var st string
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("job queue depth: %w", err)
+		}
+		out[st] = n
+	}
+	rows.Close()
+	return out, rows.Err()
+}
+
 // planLoop enqueues due runs every PollInterval (and once at start, so a run missed while the service
 // was down runs now).
 func (s *Service) planLoop(ctx context.Context) {

@@ -537,3 +537,63 @@ func TestJobRetriedAfterKillDuplicatesNothing(t *testing.T) {
 		return err == nil && state == "completed"
 	})
 }
+
+// An API-only replica enqueues and runs nothing; the queue depth shows what waits.
+func TestInsertOnlyQueueDepth(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg := e.config(func() time.Time { return t0 })
+	cfg.InsertOnly, cfg.Job = true, JobDefaults{}
+	s := e.service(t, cfg)
+	if _, err := s.PutConfig(ctx, "q", []byte(fastConfig), "test"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := s.RunNow(ctx, "q", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	d, err := s.QueueDepth(ctx)
+	if err != nil || d["available"] != 2 || len(d) != 1 {
+		t.Errorf("queue depth %v %v, want 2 available", d, err)
+	}
+	if err := s.Ready(ctx); err != nil {
+		t.Errorf("ready: %v", err)
+	}
+	for _, r := range e.runs(t) {
+		if r.Status != storage.RunQueued {
+			t.Errorf("run %d is %s on an insert-only replica", r.ID, r.Status)
+		}
+	}
+}
+
+// The service refuses a database whose job queue schema `varde db migrate` has not made.
+func TestRefusesMissingQueueSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	urls := pgtest.DatabaseRoles(t)
+	owner, err := storage.Open(ctx, storage.Config{DatabaseURL: urls.Owner, SkipSchemaCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	if _, err := owner.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := &testEnv{urls: urls, store: owner, dir: t.TempDir()}
+	cfg := e.config(time.Now)
+	cfg.Job.KeysDir = e.dir
+	if _, err := New(ctx, cfg); !errors.Is(err, ErrQueueSchemaBehind) || !strings.Contains(err.Error(), "varde db migrate") {
+		t.Errorf("New on a database without River's schema: %v", err)
+	}
+	// Applied, the migration is idempotent.
+	if _, err := Migrate(ctx, urls.Owner, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Migrate(ctx, urls.Owner, nil)
+	if err != nil || len(res.Applied) != 0 || res.Version == 0 {
+		t.Errorf("second migrate: %+v %v", res, err)
+	}
+}
