@@ -72,14 +72,7 @@ func newEnv(t *testing.T) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	urls := pgtest.DatabaseRoles(t)
-	owner, err := storage.Open(ctx, storage.Config{DatabaseURL: urls.Owner, SkipSchemaCheck: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
-	if _, err := owner.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	migrateEvidence(t, urls)
 	if _, err := Migrate(ctx, urls.Owner, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +86,21 @@ func newEnv(t *testing.T) *testEnv {
 		t.Fatal(err)
 	}
 	return &testEnv{urls: urls, store: s, dir: dir}
+}
+
+// migrateEvidence applies varde's own migrations as the owner and returns the owner's store.
+func migrateEvidence(t *testing.T, urls pgtest.URLs) *storage.Store {
+	t.Helper()
+	ctx := context.Background()
+	owner, err := storage.Open(ctx, storage.Config{DatabaseURL: urls.Owner, SkipSchemaCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(owner.Close)
+	if _, err := owner.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return owner
 }
 
 func (e *testEnv) config(now func() time.Time) Config {
@@ -574,14 +582,7 @@ func TestRefusesMissingQueueSchema(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	urls := pgtest.DatabaseRoles(t)
-	owner, err := storage.Open(ctx, storage.Config{DatabaseURL: urls.Owner, SkipSchemaCheck: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
-	if _, err := owner.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	owner := migrateEvidence(t, urls)
 	e := &testEnv{urls: urls, store: owner, dir: t.TempDir()}
 	cfg := e.config(time.Now)
 	cfg.Job.KeysDir = e.dir
