@@ -89,6 +89,9 @@ func (s *Service) parseConfig(name string, body []byte) (*job.Config, error) {
 			return nil, err
 		}
 	}
+	if err := check("rtt_files", raw.RTTFiles...); err != nil {
+		return nil, err
+	}
 	if err := check("guest: snapshots", raw.Guest.Snapshots...); err != nil {
 		return nil, err
 	}

@@ -304,6 +304,7 @@ func TestServiceInputErrors(t *testing.T) {
 		{"absolute inventory", "q", fastConfig + "inventory: /etc/shadow\n", "body", "relative to the server's config directory"},
 		{"escaping inventory", "q", fastConfig + "inventory: ../x.yaml\n", "body", "without .."},
 		{"missing inventory", "q", fastConfig + "inventory: nope.yaml\n", "body", "no such file"},
+		{"absolute rtt file", "q", fastConfig + "rtt_files: [/etc/passwd]\n", "body", "rtt_files"},
 		{"io_dir", "q", fastConfig + "guest:\n  io_dir: /var\n", "body", "io_dir"},
 	} {
 		_, err := s.PutConfig(ctx, tc.cfg, []byte(tc.body), "test")
