@@ -127,3 +127,21 @@ func FuzzSpec(f *testing.F) {
 func storageSchedule(id int64, spec string, next time.Time) storage.Schedule {
 	return storage.Schedule{ID: id, ConfigName: "c", Spec: spec, TimeZone: "UTC", Enabled: true, NextRunAt: next}
 }
+
+func TestPreviousQuarter(t *testing.T) {
+	t.Parallel()
+	oslo, _ := time.LoadLocation("Europe/Oslo")
+	for _, tc := range []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Date(2027, 1, 1, 0, 0, 0, 0, oslo), "2026-Q4"},
+		{time.Date(2027, 1, 1, 0, 0, 0, 0, oslo).UTC(), "2026-Q3"}, // still 31 December in UTC
+		{time.Date(2026, 10, 1, 6, 0, 0, 0, time.UTC), "2026-Q3"},
+		{time.Date(2026, 6, 30, 23, 59, 0, 0, time.UTC), "2026-Q1"},
+	} {
+		if got := previousQuarter(tc.t); got != tc.want {
+			t.Errorf("%v: %s, want %s", tc.t, got, tc.want)
+		}
+	}
+}

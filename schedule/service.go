@@ -5,7 +5,8 @@
 // A schedule's next planned time lives in Postgres and is advanced in the transaction that stores the
 // run and inserts its River job, with the run unique per schedule and planned time: every replica may
 // plan, and restarts, replicas and River leader changes neither skip nor double a run. A run missed while
-// the service was down runs once when it is back, and its audit's header says it ran late.
+// the service was down runs once when it is back, and its audit's header says it ran late. A scheduled
+// quarterly config without a period of its own audits the last complete quarter before the planned time.
 //
 // A run has at most one audit, linked in the transaction that creates it. A job retried after a crash
 // finds that audit: it is closed as interrupted once its process is gone (storage.Recover), and the run

@@ -249,7 +249,9 @@ func TestMissedRunRunsOnceLate(t *testing.T) {
 	ctx := context.Background()
 	clk := &testClock{t: t0}
 	a := e.service(t, e.config(clk.Now))
-	if _, err := a.PutConfig(ctx, "hourly", []byte(fastConfig), "test"); err != nil {
+	// Without a period of its own, a scheduled quarterly audit covers the last complete quarter.
+	noPeriod := strings.Replace(fastConfig, "period: 2026-Q3\n", "", 1)
+	if _, err := a.PutConfig(ctx, "hourly", []byte(noPeriod), "test"); err != nil {
 		t.Fatal(err)
 	}
 	sc, err := a.CreateSchedule(ctx, storage.NewSchedule{ConfigName: "hourly", Spec: "@hourly", Enabled: true})
@@ -279,6 +281,9 @@ func TestMissedRunRunsOnceLate(t *testing.T) {
 		t.Errorf("the audit's header does not say it ran late: %+v", h)
 	}
 	e.verify(t, *r.AuditID)
+	if a, err := e.store.GetAudit(ctx, *r.AuditID); err != nil || a.PeriodStart == nil || !a.PeriodStart.Equal(time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("audit period starts %v (%v), want 2026-07-01 (Q3)", a.PeriodStart, err)
+	}
 	if got, _ := e.store.GetSchedule(ctx, sc.ID); !got.NextRunAt.Equal(time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC)) {
 		t.Errorf("next run at %v, want 08:00", got.NextRunAt)
 	}
