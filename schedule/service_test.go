@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/varde/varde/guest"
 	"github.com/varde/varde/reports/sign"
@@ -602,5 +604,63 @@ func TestRefusesMissingQueueSchema(t *testing.T) {
 	res, err := Migrate(ctx, urls.Owner, nil)
 	if err != nil || len(res.Applied) != 0 || res.Version == 0 {
 		t.Errorf("second migrate: %+v %v", res, err)
+	}
+}
+
+// A retried job whose run already has an audit never makes a second one: while a live process holds
+// the audit the job waits (snoozes); once none does, the audit is closed as interrupted and so is the run.
+func TestRetryFindsItsAudit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg := e.config(func() time.Time { return t0 })
+	cfg.InsertOnly = true // the test works the job itself
+	s := e.service(t, cfg)
+	if _, err := s.PutConfig(ctx, "q", []byte(fastConfig), "test"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.RunNow(ctx, "q", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.StartRun(ctx, r.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	// What a first attempt leaves when it dies right after creating its audit.
+	a, err := e.store.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindQuarterly, Organisation: "Fjordnett AS",
+		StartedAt: t0, ToolVersion: "test", RulesVersion: "r", Config: []byte(`{}`), RunID: r.ID,
+		Header: &storage.Header{Build: map[string]string{}, Run: &storage.HeaderRun{ID: r.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindQuarterly, StartedAt: t0, Config: []byte(`{}`),
+		RunID: r.ID, Header: &storage.Header{}}); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("a second audit for the run: %v", err)
+	}
+	w := &auditWorker{s: s}
+	j := &river.Job[auditArgs]{JobRow: &rivertype.JobRow{Attempt: 2}, Args: auditArgs{RunID: r.ID}}
+	hold, err := e.store.HoldAudit(ctx, a.ID) // a live owner
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snooze *river.JobSnoozeError
+	if err := w.Work(ctx, j); !errors.As(err, &snooze) {
+		t.Errorf("retry while the audit is held: %v, want a snooze", err)
+	}
+	hold.Release()
+	if err := w.Work(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.store.GetRun(ctx, r.ID)
+	if err != nil || got.Status != storage.RunInterrupted || got.AuditID == nil || *got.AuditID != a.ID || !strings.Contains(got.Error, "earlier attempt") {
+		t.Errorf("run %+v %v", got, err)
+	}
+	if as, _ := e.store.ListAudits(ctx); len(as) != 1 || as[0].Status != storage.StatusInterrupted {
+		t.Errorf("audits %+v, want one, interrupted", as)
+	}
+	e.verify(t, a.ID)
+	// Once more, as River might: the run is final and nothing changes.
+	if err := w.Work(ctx, j); err != nil {
+		t.Errorf("third attempt: %v", err)
 	}
 }

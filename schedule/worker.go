@@ -144,16 +144,26 @@ func (w *auditWorker) config(ctx context.Context, run storage.AuditRun) (*job.Co
 // the run records the audit's status. Its evidence is kept as it is and is not added to.
 func (w *auditWorker) resume(ctx context.Context, run storage.AuditRun) error {
 	s := w.s
-	if _, err := s.store.Recover(ctx, s.cfg.Now()); err != nil {
-		return err
-	}
 	a, err := s.store.GetAudit(ctx, *run.AuditID)
 	if err != nil {
 		return err
 	}
 	if !a.Status.Final() {
-		// A live process still holds it (the job was rescued while its audit ran on): try again later.
-		return river.JobSnooze(time.Minute)
+		// Only this audit: taking its hold proves the process that ran it is gone.
+		h, err := s.store.HoldAudit(ctx, a.ID)
+		if err != nil {
+			// A live process still holds it (the job was taken for stuck while its audit ran on).
+			s.log.Warn("retried run's audit is still held; trying later", "run", run.ID, "audit", a.ID, "err", err)
+			return river.JobSnooze(time.Minute)
+		}
+		err = s.store.FinishAudit(ctx, a.ID, storage.StatusInterrupted, s.cfg.Now())
+		h.Release()
+		if err != nil && !errors.Is(err, storage.ErrAuditFinished) {
+			return err
+		}
+		if a, err = s.store.GetAudit(ctx, a.ID); err != nil {
+			return err
+		}
 	}
 	msg := fmt.Sprintf("an earlier attempt's process ended while audit %d ran; the audit is %s and keeps what it stored", a.ID, a.Status)
 	if a.Status.Complete() {
