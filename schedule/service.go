@@ -234,14 +234,17 @@ func (s *Service) Start(ctx context.Context) error {
 // Stop drains: the planner stops, River takes no new jobs, and running audits get until ctx is done to
 // finish; then they are cancelled, and each records its audit as interrupted before Stop returns.
 func (s *Service) Stop(ctx context.Context) error {
+	// The lock is not held while draining: Ready must answer (not ready) at once meanwhile.
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.stopped {
+		s.mu.Unlock()
 		return nil
 	}
 	s.stopped = true
+	started := s.started
+	s.mu.Unlock()
 	var errs []error
-	if s.started {
+	if started {
 		s.stopLoop()
 		<-s.loopDone
 		if !s.cfg.InsertOnly {

@@ -439,9 +439,18 @@ func TestStopInterruptsRunningAudit(t *testing.T) {
 		got, _ := e.store.GetRun(ctx, r.ID)
 		return got.AuditID != nil
 	})
-	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if err := s.Stop(sctx); err != nil {
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Stop(sctx) }()
+	// While it drains, the replica says it is not ready, at once.
+	time.Sleep(100 * time.Millisecond)
+	rctx, rcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer rcancel()
+	if err := s.Ready(rctx); err == nil || rctx.Err() != nil {
+		t.Errorf("ready while draining: %v (context %v), want a prompt not-ready", err, rctx.Err())
+	}
+	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
 	got, err := e.store.GetRun(ctx, r.ID)
