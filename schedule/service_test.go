@@ -673,3 +673,59 @@ func TestRetryFindsItsAudit(t *testing.T) {
 		t.Errorf("third attempt: %v", err)
 	}
 }
+
+// A run whose config no longer validates on this server fails at once, naming why; a run that keeps
+// failing for another reason is recorded failed on River's last attempt, never left queued.
+func TestRunFailuresAreRecorded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := os.WriteFile(filepath.Join(e.dir, "stores.yaml"), []byte("stores: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(func() time.Time { return t0 })
+	cfg.InsertOnly = true // the test works the jobs itself
+	s := e.service(t, cfg)
+	if _, err := s.PutConfig(ctx, "inv", []byte(fastConfig+"inventory: stores.yaml\n"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(e.dir, "stores.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	w := &auditWorker{s: s}
+	r1, err := s.RunNow(ctx, "inv", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Work(ctx, &river.Job[auditArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: maxAttempts}, Args: auditArgs{RunID: r1.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.store.GetRun(ctx, r1.ID); got.Status != storage.RunFailed || !strings.Contains(got.Error, "no longer validates") || got.AuditID != nil {
+		t.Errorf("run of a config that no longer validates: %+v", got)
+	}
+	r2, err := s.RunNow(ctx, "inv", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, e.urls.Super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `REVOKE SELECT ON audit_configs FROM varde_writer`); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		err := w.Work(ctx, &river.Job[auditArgs]{JobRow: &rivertype.JobRow{Attempt: attempt, MaxAttempts: maxAttempts}, Args: auditArgs{RunID: r2.ID}})
+		if err == nil {
+			t.Fatalf("attempt %d without its config succeeded", attempt)
+		}
+		got, _ := e.store.GetRun(ctx, r2.ID)
+		if final := got.Status.Final(); final != (attempt == maxAttempts) {
+			t.Errorf("after attempt %d the run is %s", attempt, got.Status)
+		}
+		if attempt == maxAttempts && (got.Status != storage.RunFailed || !strings.Contains(got.Error, "gave up after 5 attempts")) {
+			t.Errorf("run after the last attempt: %+v", got)
+		}
+	}
+}

@@ -38,6 +38,19 @@ type auditWorker struct {
 // exists (an earlier attempt made it, then died) is closed with that audit's status once the audit's
 // process is gone, and no second audit is made.
 func (w *auditWorker) Work(ctx context.Context, j *river.Job[auditArgs]) error {
+	err := w.work(ctx, j)
+	var snooze *river.JobSnoozeError
+	if err != nil && !errors.As(err, &snooze) && j.Attempt >= j.MaxAttempts {
+		// River discards the job after this attempt: the run must not stay queued or running forever.
+		msg := fmt.Sprintf("gave up after %d attempts: %v", j.Attempt, err)
+		if ferr := w.s.store.FinishRun(ctx, j.Args.RunID, storage.RunFailed, w.s.cfg.Now(), msg); ferr != nil && !errors.Is(ferr, storage.ErrConflict) {
+			return errors.Join(err, ferr)
+		}
+	}
+	return err
+}
+
+func (w *auditWorker) work(ctx context.Context, j *river.Job[auditArgs]) error {
 	s := w.s
 	st := s.store
 	run, err := st.StartRun(ctx, j.Args.RunID, s.cfg.Now())
@@ -53,9 +66,13 @@ func (w *auditWorker) Work(ctx context.Context, j *river.Job[auditArgs]) error {
 		return w.resume(ctx, run)
 	}
 	cfg, err := w.config(ctx, run)
-	if err != nil {
+	var ie *InputError
+	if errors.As(err, &ie) {
 		log.Error("audit run failed before its audit", "err", err)
 		return st.FinishRun(ctx, run.ID, storage.RunFailed, s.cfg.Now(), err.Error())
+	}
+	if err != nil {
+		return err // the database, most likely: River tries again
 	}
 	if run.ScheduleID != nil && cfg.Period == "" && cfg.Kind == job.KindQuarterly {
 		cfg.Period = w.lastQuarter(ctx, run)
