@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	// Schedules name IANA zones; a container without /usr/share/zoneinfo must still know Europe/Oslo.
+	_ "time/tzdata"
 
 	"github.com/robfig/cron/v3"
 )
