@@ -92,19 +92,36 @@ func queueVersion(ctx context.Context, m *rivermigrate.Migrator[pgxTx]) (current
 	return current, latest, nil
 }
 
-// checkQueueSchema refuses a database whose River schema is not the one this binary's River needs.
-func checkQueueSchema(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
+// QueueSchemaVersion returns River's schema version in the database at url (0 before `varde db
+// migrate` made it) and the latest this binary's River knows, for `varde db status`. When the database's
+// is older, the versions come with an error wrapping ErrQueueSchemaBehind.
+func QueueSchemaVersion(ctx context.Context, url string, logger *slog.Logger) (current, latest int, err error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return 0, 0, fmt.Errorf("job queue: %w", err)
+	}
+	defer pool.Close()
+	return queueSchema(ctx, pool, logger)
+}
+
+func queueSchema(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (current, latest int, err error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: logger})
 	if err != nil {
-		return err
+		return 0, 0, fmt.Errorf("job queue: %w", err)
 	}
-	cur, latest, err := queueVersion(ctx, m)
-	if err != nil {
-		return err
+	current, latest, err = queueVersion(ctx, m)
+	if err == nil && current < latest {
+		err = fmt.Errorf("%w: River's schema is at version %d, this varde needs %d; run `varde db migrate`",
+			ErrQueueSchemaBehind, current, latest)
 	}
-	if cur < latest {
-		return fmt.Errorf("%w: River's schema is at version %d, this varde needs %d; run `varde db migrate`",
-			ErrQueueSchemaBehind, cur, latest)
-	}
-	return nil
+	return current, latest, err
+}
+
+// checkQueueSchema refuses a database whose River schema is not the one this binary's River needs.
+func checkQueueSchema(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
+	_, _, err := queueSchema(ctx, pool, logger)
+	return err
 }

@@ -87,7 +87,14 @@ func cmdDBStatus(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "schema version %d (this varde: %d)\n", cur, latest)
-	return s.CheckSchema(ctx)
+	if err := s.CheckSchema(ctx); err != nil {
+		return err
+	}
+	qcur, qlatest, err := schedule.QueueSchemaVersion(ctx, e.databaseURL, e.logger)
+	if qlatest > 0 {
+		fmt.Fprintf(e.stdout, "job queue (River) schema version %d (this varde: %d)\n", qcur, qlatest)
+	}
+	return err
 }
 
 // defaultClusterDir is where `db start` keeps its cluster: under the temp dir, which the postgres user
