@@ -58,6 +58,10 @@ func statsJSON(r probes.Result) (json.RawMessage, error) {
 		"sent": s.Sent, "received": s.Received, "duplicates": s.Duplicates, "loss_pct": s.LossPct,
 		"error": r.Err,
 	}
+	if s.Errors > 0 {
+		// Samples whose outcome the probe could not know (a full socket buffer, a send error): never loss.
+		v["errors"] = s.Errors
+	}
 	if s.Received > 0 {
 		v["min_ms"], v["median_ms"], v["mean_ms"] = ms(s.Min), ms(s.Median), ms(s.Mean)
 		v["p95_ms"], v["max_ms"], v["mdev_ms"], v["jitter_ms"] = ms(s.P95), ms(s.Max), ms(s.Mdev), ms(s.Jitter)
@@ -65,16 +69,13 @@ func statsJSON(r probes.Result) (json.RawMessage, error) {
 	// The samples table keeps one RTT, a kernel RTT and a duplicate flag per sample. Which clock gave the
 	// RTT, the TCP connect() wall time beside the kernel's and the number of duplicates go here, for the
 	// samples that have any, until the samples table has columns for them.
-	type detail struct {
-		Idx        int     `json:"idx"`
-		RTTSource  string  `json:"rtt_source,omitempty"`
-		WallRTTMS  float64 `json:"wall_rtt_ms,omitempty"`
-		Duplicates int     `json:"duplicates,omitempty"`
-	}
-	var details []detail
+	var details []sampleDetail
 	for _, smp := range r.Samples {
-		d := detail{Idx: smp.Seq, RTTSource: string(smp.RTTSource), WallRTTMS: ms(smp.WallRTT), Duplicates: smp.Duplicates}
-		if d.RTTSource != "" || d.WallRTTMS != 0 || d.Duplicates != 0 {
+		d := sampleDetail{Idx: smp.Seq, RTTSource: string(smp.RTTSource), WallRTTMS: ms(smp.WallRTT), Duplicates: smp.Duplicates}
+		if !smp.Received {
+			d.Failure = string(smp.Failure)
+		}
+		if d.RTTSource != "" || d.WallRTTMS != 0 || d.Duplicates != 0 || d.Failure != "" {
 			details = append(details, d)
 		}
 	}
@@ -84,13 +85,39 @@ func statsJSON(r probes.Result) (json.RawMessage, error) {
 	return json.Marshal(v)
 }
 
-// StatsOf recomputes a stored measurement's statistics from its stored samples.
+// sampleDetail is what the samples table has no column for, kept in the measurement's stats JSON.
+type sampleDetail struct {
+	Idx        int     `json:"idx"`
+	RTTSource  string  `json:"rtt_source,omitempty"`
+	WallRTTMS  float64 `json:"wall_rtt_ms,omitempty"`
+	Duplicates int     `json:"duplicates,omitempty"`
+	// Failure is why a sample got no reply; "overflow" and "error" are measurement errors, not loss.
+	Failure string `json:"failure,omitempty"`
+}
+
+// StatsOf recomputes a stored measurement's statistics from its stored samples, with each unanswered
+// sample's failure from the stats JSON, so a measurement error is never recomputed into loss.
 func StatsOf(m storage.Measurement) probes.Stats {
+	var stored struct {
+		Samples []sampleDetail `json:"samples"`
+	}
+	// Stats written before sample details existed have none, and a sample without a detail has no
+	// failure. Stats that do not parse are left to the chain's verification, which covers their bytes.
+	_ = json.Unmarshal(m.Stats, &stored)
+	failure := map[int]probes.Failure{}
+	for _, d := range stored.Samples {
+		if d.Failure != "" {
+			failure[d.Idx] = probes.Failure(d.Failure)
+		}
+	}
 	ss := make([]probes.Sample, len(m.Samples))
 	for i, s := range m.Samples {
 		ss[i] = probes.Sample{Seq: s.Idx, SentAt: s.SentAt, RTT: s.RTT, Received: s.Received, KernelRTT: s.KernelRTT}
 		if s.Duplicate {
 			ss[i].Duplicates = 1
+		}
+		if !s.Received {
+			ss[i].Failure = failure[s.Idx]
 		}
 	}
 	return probes.ComputeStats(ss)

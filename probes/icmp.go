@@ -21,19 +21,22 @@ import (
 const payloadLen = 56
 
 // icmpSocket is one ICMP socket for one address family, shared by every target of a sweep. It is a plain
-// non-blocking descriptor watched by the engine's own epoll (poller), not by Go's netpoller.
+// non-blocking descriptor in the engine's own epoll set (poller), which Go's netpoller watches in turn.
 type icmpSocket struct {
 	v6  bool
 	raw bool // raw socket (root); otherwise an unprivileged ICMP datagram socket
 	fd  int
 	id  uint16 // identifier in our echoes; for datagram sockets the kernel replaces it by the local port
-	sa4 unix.SockaddrInet4
-	sa6 unix.SockaddrInet6
+	to  rawSockaddr
+
+	rcvbuf int // SO_RCVBUF as the kernel granted it (bytes of skb truesize)
+	ovfl   overflowLog
 }
 
 // openICMP opens a raw ICMP socket when allowed, else an unprivileged datagram ICMP socket
-// (net.ipv4.ping_group_range), with SO_TIMESTAMPNS on.
-func openICMP(v6 bool, id uint16) (*icmpSocket, error) {
+// (net.ipv4.ping_group_range), with SO_TIMESTAMPNS and SO_RXQ_OVFL on and a receive buffer of rcvbuf
+// bytes (see rcvbufFor).
+func openICMP(v6 bool, id uint16, rcvbuf int) (*icmpSocket, error) {
 	family, proto := unix.AF_INET, unix.IPPROTO_ICMP
 	if v6 {
 		family, proto = unix.AF_INET6, unix.IPPROTO_ICMPV6
@@ -55,9 +58,29 @@ func openICMP(v6 bool, id uint16) (*icmpSocket, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 		return fail("SO_TIMESTAMPNS", err)
 	}
-	// A sweep's replies can arrive in a burst; a small buffer would drop them and report false loss.
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+	// The kernel counts what it drops because the receive buffer is full; SO_RXQ_OVFL hands the count
+	// to us with every packet queued after a drop, so a dropped reply is reported as a measurement error
+	// instead of loss.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
+		return fail("SO_RXQ_OVFL", err)
+	}
+	// The kernel doubles the value for its bookkeeping and compares skb truesize against the double.
+	// SO_RCVBUFFORCE passes net.core.rmem_max (root); otherwise SO_RCVBUF is capped there.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf/2); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf/2); err != nil {
+			return fail("SO_RCVBUF", err)
+		}
+	}
+	if got, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
+		s.rcvbuf = got
+	}
+	if s.raw {
+		// A raw socket gets a copy of every ICMP message the host receives, our own echo requests
+		// included when the target is local. Let the kernel keep only the types we read, so they do
+		// not take room in the buffer (or CPU).
+		if err := setICMPFilter(fd, v6); err != nil {
+			return fail("ICMP filter", err)
+		}
 	}
 	if !s.raw {
 		var sa unix.Sockaddr = &unix.SockaddrInet4{}
@@ -83,15 +106,9 @@ func openICMP(v6 bool, id uint16) (*icmpSocket, error) {
 }
 
 func (s *icmpSocket) send(b []byte, to netip.Addr) error {
-	var sa unix.Sockaddr = &s.sa4
-	if s.v6 {
-		s.sa6.Addr = to.As16()
-		sa = &s.sa6
-	} else {
-		s.sa4.Addr = to.As4()
-	}
+	s.to.set(to, 0)
 	for range 3 {
-		err := unix.Sendto(s.fd, b, 0, sa)
+		err := sendtoRaw(s.fd, b, &s.to)
 		if err != unix.EAGAIN {
 			return err
 		}
@@ -102,40 +119,15 @@ func (s *icmpSocket) send(b []byte, to netip.Addr) error {
 	return unix.EAGAIN
 }
 
-// recv reads one packet without blocking (unix.EAGAIN when none is queued); kernel is the SO_TIMESTAMPNS
-// receive time (zero if absent). b[:n] is the ICMP message, without a raw IPv4 socket's IP header.
-func (s *icmpSocket) recv(b, oob []byte) (n int, from netip.Addr, kernel time.Time, err error) {
-	n, oobn, _, sa, err := unix.Recvmsg(s.fd, b, oob, 0)
-	if err != nil {
-		return 0, from, kernel, err
-	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		from = netip.AddrFrom4(a.Addr)
-	case *unix.SockaddrInet6:
-		from = netip.AddrFrom16(a.Addr).Unmap()
-	}
-	for rest := oob[:oobn]; len(rest) > 0; {
-		h, data, r, perr := unix.ParseOneSocketControlMessage(rest)
-		if perr != nil {
-			break
-		}
-		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= 16 {
-			sec := int64(binary.NativeEndian.Uint64(data[0:8]))
-			nsec := int64(binary.NativeEndian.Uint64(data[8:16]))
-			kernel = time.Unix(sec, nsec)
-		}
-		rest = r
-	}
-	// Raw IPv4 sockets deliver the IP header; ICMP messages never start with 0x4_.
-	if !s.v6 && s.raw && n >= 20 && b[0]>>4 == 4 {
-		hl := int(b[0]&0x0f) * 4
-		if hl >= 20 && hl <= n {
-			copy(b, b[hl:n])
-			n -= hl
+// icmpPayload is the ICMP message in a received packet: a raw IPv4 socket delivers the IP header too.
+func (s *icmpSocket) icmpPayload(b []byte) []byte {
+	// ICMP messages never start with 0x4_.
+	if !s.v6 && s.raw && len(b) >= 20 && b[0]>>4 == 4 {
+		if hl := int(b[0]&0x0f) * 4; hl >= 20 && hl <= len(b) {
+			return b[hl:]
 		}
 	}
-	return n, from, kernel, nil
+	return b
 }
 
 // ICMP message types the engine sends and reads, per RFC 792 and RFC 4443.
@@ -209,6 +201,7 @@ func runICMPShared(ctx context.Context, cfg *Config, start time.Time, jobs []job
 	defer p.close()
 	var socks [2]*icmpSocket // IPv4, IPv6
 	defer func() {
+		markOverflow(cfg, jobs, socks)
 		for _, s := range socks {
 			if s != nil {
 				unix.Close(s.fd)
@@ -225,6 +218,10 @@ func runICMPShared(ctx context.Context, cfg *Config, start time.Time, jobs []job
 		}
 		e.mu.Unlock()
 	}()
+	rcvbuf := cfg.ICMPReceiveBuffer
+	if rcvbuf == 0 {
+		rcvbuf = rcvbufFor(jobs, cfg.Timeout)
+	}
 	for _, j := range jobs {
 		v6 := j.res.Address.Is6()
 		fam := 0
@@ -234,15 +231,16 @@ func runICMPShared(ctx context.Context, cfg *Config, start time.Time, jobs []job
 		if socks[fam] != nil {
 			continue
 		}
-		s, err := openICMP(v6, e.id)
+		s, err := openICMP(v6, e.id, rcvbuf)
 		if err != nil {
 			return err
 		}
+		s.ovfl.start(time.Now())
 		socks[fam] = s
 		if err := p.add(s.fd, unix.EPOLLIN, int32(s.fd)); err != nil {
 			return fmt.Errorf("ICMP: epoll_ctl: %w", err)
 		}
-		cfg.Logger.Debug("ICMP socket open", "ipv6", v6, "raw", s.raw, "id", s.id)
+		cfg.Logger.Debug("ICMP socket open", "ipv6", v6, "raw", s.raw, "id", s.id, "rcvbuf", s.rcvbuf)
 	}
 
 	// One echo buffer per family, the cookie already in place; only type, identifier, sequence and
@@ -259,10 +257,10 @@ func runICMPShared(ctx context.Context, cfg *Config, start time.Time, jobs []job
 		binary.BigEndian.PutUint16(pkts[fam][4:6], s.id)
 		copy(pkts[fam][8:], e.cookie[:])
 	}
-	b := make([]byte, 1500)
-	oob := make([]byte, 128)
+	batch := newRecvBatch(32)
 	var lastDeadline time.Time
 	next := 0
+	listening := true
 	for {
 		now := time.Now()
 		for next < len(jobs) && !start.Add(jobs[next].at).After(now) {
@@ -310,23 +308,42 @@ func runICMPShared(ctx context.Context, cfg *Config, start time.Time, jobs []job
 				return nil
 			}
 		}
+		// Replies are timed by the kernel, so reading them can wait for the next send when that is near:
+		// the engine then wakes once per send instead of once per send and once per reply.
+		if listen := next == len(jobs) || wake.Sub(now) > maxReadDelay; listen != listening {
+			ev := uint32(0)
+			if listen {
+				ev = unix.EPOLLIN
+			}
+			for _, s := range socks {
+				if s != nil {
+					if err := p.mod(s.fd, ev, int32(s.fd)); err != nil {
+						return fmt.Errorf("ICMP: epoll_ctl: %w", err)
+					}
+				}
+			}
+			listening = listen
+		}
 		p.arm(wake)
-		evs, _, stopped, err := p.wait()
+		_, _, stopped, err := p.wait()
 		if err != nil {
 			return fmt.Errorf("ICMP: %w", err)
 		}
 		if stopped {
 			return ctx.Err()
 		}
-		for _, ev := range evs {
-			for _, s := range socks {
-				if s != nil && int32(s.fd) == ev.Fd {
-					e.drain(s, b, oob)
-				}
+		for _, s := range socks {
+			if s != nil {
+				e.drain(s, batch)
 			}
 		}
 	}
 }
+
+// maxReadDelay is how long queued replies may wait for the engine while sends are due: their RTTs come
+// from the kernel's receive stamps, so only the rare reply without a usable stamp (a clock step) is
+// timed up to this much late.
+const maxReadDelay = time.Millisecond
 
 func sendFailure(err error) Failure {
 	switch {
@@ -361,14 +378,10 @@ func (e *icmpSweep) allocSeq() uint16 {
 }
 
 // drain reads every queued packet of s and settles the echoes they answer.
-func (e *icmpSweep) drain(s *icmpSocket, b, oob []byte) {
-	reply, unreach, exceeded := byte(icmp4EchoReply), byte(icmp4Unreachable), byte(icmp4TimeExceeded)
-	if s.v6 {
-		reply, unreach, exceeded = icmp6EchoReply, icmp6Unreachable, icmp6TimeExceeded
-	}
+func (e *icmpSweep) drain(s *icmpSocket, batch *recvBatch) {
 	for {
-		n, from, kernel, err := s.recv(b, oob)
-		user := time.Now() // monotonic upper bound of the receive time
+		n, err := batch.recv(s.fd)
+		user := time.Now() // monotonic upper bound of the receive times
 		if err == unix.EINTR {
 			continue
 		}
@@ -379,24 +392,45 @@ func (e *icmpSweep) drain(s *icmpSocket, b, oob []byte) {
 			e.cfg.Logger.Debug("ICMP receive", "err", err)
 			return
 		}
-		if n < 8 {
-			continue
+		for i := range n {
+			b, from, kernel, drops := batch.packet(i)
+			e.packet(s, s.icmpPayload(b), from, kernel, drops, user)
 		}
-		switch b[0] {
-		case reply:
-			if b[1] != 0 { // an echo reply has code 0
-				continue
-			}
-			id, seq := binary.BigEndian.Uint16(b[4:6]), binary.BigEndian.Uint16(b[6:8])
-			// A datagram socket only gets its own replies; a raw socket sees everyone's.
-			if s.raw && (id != s.id || n < 16 || string(b[8:16]) != string(e.cookie[:])) {
-				continue
-			}
-			e.reply(seq, from, kernel, user)
-		case unreach, exceeded:
-			if s.raw {
-				e.icmpError(s, b[8:n]) // after type, code, checksum and 4 unused bytes: the original datagram
-			}
+		if n < len(batch.hdrs) {
+			return // the queue was emptied; the poller reports what comes next
+		}
+	}
+}
+
+func (e *icmpSweep) packet(s *icmpSocket, b []byte, from netip.Addr, kernel time.Time, drops uint32, user time.Time) {
+	// The drop count is the one when the packet was queued: at the kernel stamp, mapped onto the
+	// monotonic clock (without one, the user-space time bounds it from above only).
+	if kernel.IsZero() {
+		s.ovfl.saw(drops, user, false)
+	} else {
+		s.ovfl.saw(drops, user.Add(-max(user.Round(0).Sub(kernel), 0)), true)
+	}
+	if len(b) < 8 {
+		return
+	}
+	reply, unreach, exceeded := byte(icmp4EchoReply), byte(icmp4Unreachable), byte(icmp4TimeExceeded)
+	if s.v6 {
+		reply, unreach, exceeded = icmp6EchoReply, icmp6Unreachable, icmp6TimeExceeded
+	}
+	switch b[0] {
+	case reply:
+		if b[1] != 0 { // an echo reply has code 0
+			return
+		}
+		id, seq := binary.BigEndian.Uint16(b[4:6]), binary.BigEndian.Uint16(b[6:8])
+		// A datagram socket only gets its own replies; a raw socket sees everyone's.
+		if s.raw && (id != s.id || len(b) < 16 || string(b[8:16]) != string(e.cookie[:])) {
+			return
+		}
+		e.reply(seq, from, kernel, user)
+	case unreach, exceeded:
+		if s.raw {
+			e.icmpError(s, b[8:]) // after type, code, checksum and 4 unused bytes: the original datagram
 		}
 	}
 }

@@ -21,7 +21,9 @@ import (
 //	started      string   RFC 3339 (nanoseconds, UTC) time of the first probe; "" when none was sent
 //	failure      string   "" when the probe worked, else a Failure word
 //	error        string   the failure's detail
-//	sent, received, duplicates int; loss_pct float (0..100)
+//	sent, received, duplicates int; errors int (omitted when 0): samples lost to a measurement error ("error"
+//	             or "overflow": the prober's receive buffer dropped the reply), not counted as loss;
+//	             loss_pct float (0..100): the share of the other samples that got no reply
 //	min_ms, median_ms, mean_ms, p95_ms, max_ms, mdev_ms, jitter_ms
 //	             float or null: milliseconds, rounded to the microsecond; null when nothing was received
 //	samples      array of {seq, sent_at, rtt_ms, received, duplicate, failure, rtt_source, kernel_rtt_ms
@@ -40,6 +42,7 @@ type Line struct {
 	Sent       int          `json:"sent"`
 	Received   int          `json:"received"`
 	Duplicates int          `json:"duplicates"`
+	Errors     int          `json:"errors,omitempty"`
 	LossPct    float64      `json:"loss_pct"`
 	MinMS      *float64     `json:"min_ms"`
 	MedianMS   *float64     `json:"median_ms"`
@@ -93,8 +96,9 @@ func LineOf(r Result) Line {
 	l := Line{
 		Vantage: r.Vantage, Target: r.Target, Address: addr, Kind: string(r.Kind), Port: int(r.Port),
 		Started: rfc3339(r.Started), Failure: string(r.Failure), Error: r.Err,
-		Sent: r.Stats.Sent, Received: r.Stats.Received, Duplicates: r.Stats.Duplicates, LossPct: r.Stats.LossPct,
-		MinMS: msPtr(r.Stats.Min, ok), MedianMS: msPtr(r.Stats.Median, ok), MeanMS: msPtr(r.Stats.Mean, ok),
+		Sent: r.Stats.Sent, Received: r.Stats.Received, Duplicates: r.Stats.Duplicates, Errors: r.Stats.Errors,
+		LossPct: r.Stats.LossPct,
+		MinMS:   msPtr(r.Stats.Min, ok), MedianMS: msPtr(r.Stats.Median, ok), MeanMS: msPtr(r.Stats.Mean, ok),
 		P95MS: msPtr(r.Stats.P95, ok), MaxMS: msPtr(r.Stats.Max, ok), MdevMS: msPtr(r.Stats.Mdev, ok),
 		JitterMS: msPtr(r.Stats.Jitter, ok), Samples: []LineSample{},
 	}
@@ -112,13 +116,17 @@ func LineOf(r Result) Line {
 	return l
 }
 
-// WriteJSONLines writes one Line per result.
+// WriteJSONLines writes one Line per result, buffered (a line per write cost a system call per target).
 func WriteJSONLines(w io.Writer, rs []Result) error {
-	enc := json.NewEncoder(w)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
 	for _, r := range rs {
 		if err := enc.Encode(LineOf(r)); err != nil {
 			return fmt.Errorf("write probe JSON: %w", err)
 		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write probe JSON: %w", err)
 	}
 	return nil
 }

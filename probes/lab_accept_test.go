@@ -40,11 +40,18 @@ func startLab(t *testing.T, targets []lab.Target) *lab.Lab {
 	return l
 }
 
-func labTargets(t *testing.T, l *lab.Lab) []probes.Target {
+func labTargets(t *testing.T, l *lab.Lab) []probes.Target { return labTargetsOf(t, l, false) }
+
+// labTargetsOf lists the lab's targets by their IPv4 or, with v6, their IPv6 addresses.
+func labTargetsOf(t *testing.T, l *lab.Lab, v6 bool) []probes.Target {
 	t.Helper()
 	var out []probes.Target
 	for _, ep := range l.Endpoints() {
-		tg, err := probes.ParseTarget(ep.Addr.String())
+		a := ep.Addr
+		if v6 {
+			a = ep.Addr6
+		}
+		tg, err := probes.ParseTarget(a.String())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,13 +119,16 @@ func abs(d time.Duration) time.Duration {
 
 // TestLabMedianRTT: median within 0.5 ms of the RTT the lab gave at 2, 25 and 95 ms for ICMP, and within
 // 0.2 ms for TCP, whose RTT is the kernel's own SYN → SYN-ACK sample.
-func TestLabMedianRTT(t *testing.T) { labMedianRTT(t, 0) }
+func TestLabMedianRTT(t *testing.T) { labMedianRTT(t, 0, false) }
+
+// TestLabMedianRTTIPv6 holds ICMPv6 echo and TCP over IPv6 to the same bars, through the lab's IPv6 block.
+func TestLabMedianRTTIPv6(t *testing.T) { labMedianRTT(t, 0, true) }
 
 // TestLabMedianRTTUnderLoad is the same beside a process that keeps every CPU busy spinning and
 // allocating, so the prober's engines wake late. RTTs come from the kernel (SO_TIMESTAMPNS, tcpi_rtt), so
 // the bars are the same. The load is another process: inside this one it would also hold the runtime's Ps
 // and stop-the-world pauses from the lab's delay line, which runs here too, and judge the lab instead.
-func TestLabMedianRTTUnderLoad(t *testing.T) { labMedianRTT(t, runtime.NumCPU()) }
+func TestLabMedianRTTUnderLoad(t *testing.T) { labMedianRTT(t, runtime.NumCPU(), false) }
 
 // TestHelperBurn is not a test: TestLabMedianRTTUnderLoad runs the test binary with it as the load.
 func TestHelperBurn(t *testing.T) {
@@ -149,7 +159,7 @@ func burn(t *testing.T, n int) {
 	time.Sleep(100 * time.Millisecond) // let it get going
 }
 
-func labMedianRTT(t *testing.T, burners int) {
+func labMedianRTT(t *testing.T, burners int, v6 bool) {
 	truths := []time.Duration{2 * time.Millisecond, 25 * time.Millisecond, 95 * time.Millisecond}
 	var lt []lab.Target
 	for _, rtt := range truths {
@@ -161,7 +171,7 @@ func labMedianRTT(t *testing.T, burners int) {
 	}
 	cfg := probes.Config{Vantage: "lab", ICMP: true, TCP: true, TCPPort: labPort, Count: 20,
 		Interval: 20 * time.Millisecond, Timeout: time.Second}
-	res, err := probes.Sweep(context.Background(), cfg, labTargets(t, l))
+	res, err := probes.Sweep(context.Background(), cfg, labTargetsOf(t, l, v6))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,8 +198,8 @@ func labMedianRTT(t *testing.T, burners int) {
 			}
 			wall = fmt.Sprintf("; connect() wall time above it by median %v, max %v", medianOf(above), slices.Max(above))
 		}
-		t.Logf("%-4s truth %5v (burners %d): median %v, error %+.3f ms against the RTT the lab gave (lab late by median %v, max %v); min %v, p95 %v, mdev %v, jitter %v%s",
-			r.Kind, truth, burners, r.Stats.Median, float64(errMed)/1e6, medianOf(j.late), slices.Max(j.late), r.Stats.Min, r.Stats.P95, r.Stats.Mdev, r.Stats.Jitter, wall)
+		t.Logf("%-4s %s truth %5v (burners %d): median %v, error %+.3f ms against the RTT the lab gave (lab late by median %v, max %v); min %v, p95 %v, mdev %v, jitter %v%s",
+			r.Kind, r.Address, truth, burners, r.Stats.Median, float64(errMed)/1e6, medianOf(j.late), slices.Max(j.late), r.Stats.Min, r.Stats.P95, r.Stats.Mdev, r.Stats.Jitter, wall)
 		if abs(errMed) > bar {
 			t.Errorf("%s truth %v: median error %v against the RTT the lab gave, want within %v (%v)", r.Kind, truth, errMed, bar, j.errs)
 		}

@@ -45,6 +45,10 @@ type Config struct {
 	MaxSockets int
 	// ICMPEngine selects the ICMP path (default ICMPShared).
 	ICMPEngine ICMPEngine
+	// ICMPReceiveBuffer is the shared ICMP socket's receive buffer in bytes (default: room for every
+	// reply that can be outstanding at once, see rcvbufFor). Replies the kernel drops for want of room
+	// are reported as FailOverflow, a measurement error, never as loss.
+	ICMPReceiveBuffer int
 	// Resolver resolves names (default net.DefaultResolver).
 	Resolver *net.Resolver
 	// Logger receives debug messages (default: discard).
@@ -91,6 +95,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("timeout %v: must not be negative", c.Timeout)
 	case c.ResolveTimeout < 0:
 		return fmt.Errorf("resolve timeout %v: must not be negative", c.ResolveTimeout)
+	case c.ICMPReceiveBuffer < 0:
+		return fmt.Errorf("ICMP receive buffer %d: must not be negative", c.ICMPReceiveBuffer)
 	case c.MaxSockets < 0:
 		return fmt.Errorf("max sockets %d: must not be negative", c.MaxSockets)
 	case c.ICMPEngine != "" && c.ICMPEngine != ICMPShared && c.ICMPEngine != ICMPProBing:
@@ -253,7 +259,7 @@ func finish(r *Result) {
 		counts[s.Failure]++
 	}
 	best := FailTimeout
-	for _, f := range []Failure{FailTimeout, FailRefused, FailUnreachable, FailError} {
+	for _, f := range []Failure{FailTimeout, FailRefused, FailUnreachable, FailError, FailOverflow} {
 		if counts[f] > counts[best] {
 			best = f
 		}

@@ -25,7 +25,15 @@ const (
 	FailUnreachable Failure = "unreachable"
 	FailDNS         Failure = "dns"
 	FailError       Failure = "error" // anything else (socket errors, permissions); see Result.Err
+	// FailOverflow: the kernel dropped packets on the engine's own receive socket (its buffer was full)
+	// while this sample's reply was due, so whether the network answered is unknown. A measurement error,
+	// never counted as loss; Result.Err says how many packets the socket dropped.
+	FailOverflow Failure = "overflow"
 )
+
+// MeasurementError reports whether f means the prober, not the network, failed: such a sample says
+// nothing about loss and is left out of LossPct.
+func (f Failure) MeasurementError() bool { return f == FailError || f == FailOverflow }
 
 // Sample is one echo or one handshake.
 type Sample struct {
@@ -64,7 +72,12 @@ type Result struct {
 
 // Stats summarises samples. Duration fields are zero when Received == 0.
 type Stats struct {
-	Sent, Received, Duplicates  int
+	Sent, Received, Duplicates int
+	// Errors counts samples that were not received because of a measurement error (FailError,
+	// FailOverflow): their fate on the network is unknown, so they are not loss.
+	Errors int
+	// LossPct is the share of samples with a known fate (Sent - Errors) that got no reply; 100 when
+	// nothing was sent, 0 when every sample was a measurement error (Result.Failure then says so).
 	LossPct                     float64
 	Min, Median, Mean, P95, Max time.Duration
 	// Mdev is the population standard deviation, as iputils ping's mdev.
@@ -82,6 +95,8 @@ func ComputeStats(samples []Sample) Stats {
 		s.Duplicates += x.Duplicates
 		if x.Received {
 			rtts = append(rtts, float64(x.RTT))
+		} else if x.Failure.MeasurementError() {
+			s.Errors++
 		}
 	}
 	s.Received = len(rtts)
@@ -89,7 +104,9 @@ func ComputeStats(samples []Sample) Stats {
 		s.LossPct = 100
 		return s
 	}
-	s.LossPct = 100 * float64(s.Sent-s.Received) / float64(s.Sent)
+	if judged := s.Sent - s.Errors; judged > 0 {
+		s.LossPct = 100 * float64(judged-s.Received) / float64(judged)
+	}
 	if len(rtts) == 0 {
 		return s
 	}

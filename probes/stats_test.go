@@ -53,3 +53,22 @@ func TestComputeStatsNothingReceived(t *testing.T) {
 		t.Fatalf("no samples: got %+v", got)
 	}
 }
+
+// TestComputeStatsMeasurementErrorsAreNotLoss: a sample the prober could not judge (its socket dropped
+// the reply, or the send failed locally) is counted as an error and left out of the loss share.
+func TestComputeStatsMeasurementErrorsAreNotLoss(t *testing.T) {
+	t.Parallel()
+	got := ComputeStats([]Sample{
+		{Seq: 0, RTT: ms(1), Received: true},
+		{Seq: 1, Failure: FailOverflow},
+		{Seq: 2, Failure: FailError},
+		{Seq: 3, Failure: FailTimeout},
+	})
+	if got.Sent != 4 || got.Received != 1 || got.Errors != 2 || got.LossPct != 50 {
+		t.Fatalf("got %+v, want 4 sent, 1 received, 2 errors, 50%% loss of the 2 judged", got)
+	}
+	got = ComputeStats([]Sample{{Failure: FailOverflow}, {Failure: FailOverflow}})
+	if got.Errors != 2 || got.LossPct != 0 {
+		t.Fatalf("all overflowed: got %+v, want 2 errors and no loss claimed", got)
+	}
+}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -62,13 +62,13 @@ func runTCP(ctx context.Context, cfg *Config, start time.Time, jobs []job, done 
 	settle := func(c *tcpConn) {
 		c.done = true
 		delete(inflight, int32(c.fd))
-		unix.Close(c.fd)
+		closeRaw(c.fd)
 		done.Add(1)
 	}
 	defer func() {
 		// ctx ended: whatever is in flight is abandoned.
 		for _, c := range inflight {
-			unix.Close(c.fd)
+			closeRaw(c.fd)
 			done.Add(1)
 		}
 	}()
@@ -88,7 +88,7 @@ func runTCP(ctx context.Context, cfg *Config, start time.Time, jobs []job, done 
 				continue
 			}
 			if err := p.add(c.fd, unix.EPOLLOUT, int32(c.fd)); err != nil {
-				unix.Close(c.fd)
+				closeRaw(c.fd)
 				c.smp.Failure = FailError
 				done.Add(1)
 				continue
@@ -138,14 +138,13 @@ func runTCP(ctx context.Context, cfg *Config, start time.Time, jobs []job, done 
 // already settled (an immediate error, or an immediate connection on loopback).
 func connectStart(j job, timeout time.Duration) (*tcpConn, error) {
 	smp := &j.res.Samples[j.sample]
-	ap := netip.AddrPortFrom(j.res.Address, j.res.Port)
+	var to rawSockaddr
+	to.set(j.res.Address, j.res.Port)
 	family := unix.AF_INET
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
-	if ap.Addr().Is6() {
+	if to.v6 {
 		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	fd, err := socketRaw(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
 		smp.SentAt, smp.Failure = time.Now(), FailError
 		if j.res.Err == "" {
@@ -153,37 +152,51 @@ func connectStart(j job, timeout time.Duration) (*tcpConn, error) {
 		}
 		return nil, err
 	}
+	// Close with a reset: the handshake is all we measure, and an orderly close would cost a FIN
+	// exchange and a TIME_WAIT socket per sample.
+	linger := unix.Linger{Onoff: 1, Linger: 0}
+	_, _, _ = unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER,
+		uintptr(unsafe.Pointer(&linger)), unsafe.Sizeof(linger), 0)
 	c := &tcpConn{fd: fd, res: j.res, smp: smp}
 	c.t0 = time.Now()
 	c.deadline = c.t0.Add(timeout)
 	smp.SentAt = c.t0
-	err = unix.Connect(fd, sa)
+	err = connectRaw(fd, &to)
 	switch {
 	case err == nil:
 		connectDone(c, time.Now(), timeout)
-		unix.Close(fd)
+		closeRaw(fd)
 		c.done = true
-	case errors.Is(err, unix.EINPROGRESS):
+	case err == unix.EINPROGRESS:
 	default:
 		smp.Failure = dialFailure(err)
-		unix.Close(fd)
+		closeRaw(fd)
 		c.done = true
-		return c, nil
 	}
 	return c, nil
 }
 
-// connectDone settles a handshake whose socket epoll reported at t1: the connect() result from SO_ERROR,
-// then the kernel's RTT sample from TCP_INFO.
+// connectDone settles a handshake whose socket epoll reported at t1: TCP_INFO says whether it connected
+// and carries the kernel's RTT sample; SO_ERROR says why not.
 func connectDone(c *tcpConn, t1 time.Time, timeout time.Duration) {
 	smp := c.smp
-	soerr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err == nil && soerr != 0 {
-		err = unix.Errno(soerr)
-	}
-	if err != nil {
+	var info unix.TCPInfo
+	if _, err := getsockoptRaw(c.fd, unix.IPPROTO_TCP, unix.TCP_INFO, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil {
 		smp.Failure = dialFailure(err)
 		return
+	}
+	// Established, or already closed by the peer (a server that hangs up at once): connected, and
+	// SO_ERROR is 0. Otherwise SO_ERROR says whether and why connect() failed.
+	if info.State != tcpEstablished && info.State != tcpCloseWait {
+		var soerr int32
+		_, err := getsockoptRaw(c.fd, unix.SOL_SOCKET, unix.SO_ERROR, unsafe.Pointer(&soerr), unsafe.Sizeof(soerr))
+		if err == nil && soerr != 0 {
+			err = unix.Errno(soerr)
+		}
+		if err != nil {
+			smp.Failure = dialFailure(err)
+			return
+		}
 	}
 	wall := t1.Sub(c.t0) // monotonic
 	if wall > timeout {
@@ -192,13 +205,9 @@ func connectDone(c *tcpConn, t1 time.Time, timeout time.Duration) {
 	}
 	smp.WallRTT = wall
 	smp.RTT, smp.RTTSource, smp.Received, smp.Failure = wall, RTTWall, true, FailNone
-	info, err := unix.GetsockoptTCPInfo(c.fd, unix.IPPROTO_TCP, unix.TCP_INFO)
-	if err != nil {
-		return // connected; the wall time stands
-	}
 	smp.KernelRTT = time.Duration(info.Rtt) * time.Microsecond
 	smp.SYNRetransmitted = info.Total_retrans > 0
-	if kernelSampleUsable(info) {
+	if kernelSampleUsable(&info) {
 		smp.RTT, smp.RTTSource = smp.KernelRTT, RTTKernel
 	}
 }
@@ -226,3 +235,9 @@ func dialFailure(err error) Failure {
 	}
 	return FailError
 }
+
+// tcpi_state values (include/net/tcp_states.h).
+const (
+	tcpEstablished = 1
+	tcpCloseWait   = 8
+)

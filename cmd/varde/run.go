@@ -34,7 +34,8 @@ var commands = map[string]command{
 	"report":    {cmdReport, "signed PDF reports: generate, verify, sign"},
 	"version":   {cmdVersion, "print the tool, schema and rules versions"},
 	"db":        {cmdDB, "database: migrate, status, start, stop"},
-	"verify":    {cmdVerify, "recompute an audit's evidence hash chain"},
+	"verify":    {cmdVerify, "check an audit (or a report PDF) against its chain and the signed evidence log"},
+	"evidence":  {cmdEvidence, "export an audit's evidence bundle for a third party"},
 	"audit":     {cmdAudit, "run an audit from a config; list and show stored audits"},
 	"guest":     {cmdGuest, "guest tuning checks: collect a snapshot, check a VM"},
 	"probe":     {cmdProbe, "measure ICMP echo and TCP handshake latency to targets"},
@@ -60,11 +61,12 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	fs.StringVar(&e.databaseURL, "database-url", getenv("DATABASE_URL"), "Postgres URL (default $DATABASE_URL)")
 	verbose := fs.Bool("v", false, "log debug messages to stderr")
 	fs.Usage = func() { printUsage(stderr, fs) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	// A bad global flag is one line, like a subcommand's; the usage is printed for -h only.
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, errHelpShown) {
 			return nil
 		}
-		return usagef("%v", err)
+		return err
 	}
 	level := slog.LevelWarn
 	if *verbose {
@@ -127,7 +129,10 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			}
 			return errHelpShown
 		}
-		return usagef("%s: %v", strings.TrimPrefix(fs.Name(), "varde "), flagError(fs, err))
+		if name, sub := strings.CutPrefix(fs.Name(), "varde "); sub {
+			return usagef("%s: %v", name, flagError(fs, err))
+		}
+		return usagef("%v", flagError(fs, err))
 	}
 	return nil
 }

@@ -89,6 +89,7 @@ type line struct {
 	stopFd       int // eventfd: readable once the lab closes
 	stopped      atomic.Bool
 	prefix       netip.Prefix // the lab block; addresses outside are not ours and are discarded
+	prefix6      netip.Prefix // its IPv6 twin: the same host numbers in the low 32 bits
 	index        []int32      // offset within prefix → target index, -1 when none
 	delay        []int64      // per target one-way delay, ns
 	dropPPM      []int64      // per target drop fraction in parts per million, towards the target
@@ -197,30 +198,36 @@ func (d *line) readAll(fd, dir int) {
 // accept classifies a packet read at time now going direction dir and queues it or drops it.
 func (d *line) accept(b []byte, dir int, now int64) {
 	st := &d.dirs[dir]
-	if len(b) < 20 || b[0]>>4 != 4 {
-		st.foreign++ // IPv6 router solicitations and the like: not lab traffic
+	ip, ok := parseIP(b)
+	if !ok {
+		st.foreign++ // not IP, or a later fragment
 		return
 	}
-	var a [4]byte
-	if dir == 0 {
-		copy(a[:], b[16:20]) // towards a target: keyed on the destination
-	} else {
-		copy(a[:], b[12:16]) // back from a target: keyed on the source
+	addr, prefix := ip.dst, d.prefix // towards a target: keyed on the destination
+	if dir == 1 {
+		addr = ip.src // back from a target: keyed on the source
 	}
-	addr := netip.AddrFrom4(a)
-	if !d.prefix.Contains(addr) {
+	if ip.v6 {
+		prefix = d.prefix6
+	}
+	if !prefix.Contains(addr) {
+		st.foreign++ // IPv6 multicast listener reports and the like: not lab traffic
+		return
+	}
+	off := offset(prefix, addr)
+	if off < 0 || off >= len(d.index) {
 		st.foreign++
 		return
 	}
-	ti := d.index[offset(d.prefix, addr)]
+	ti := d.index[off]
 	if ti < 0 {
 		st.foreign++
 		return
 	}
 	if dir == 0 && d.dropPPM[ti] > 0 {
 		class := classOther
-		switch b[9] {
-		case unix.IPPROTO_ICMP:
+		switch ip.proto {
+		case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
 			class = classICMP
 		case unix.IPPROTO_TCP:
 			class = classTCP
@@ -233,7 +240,7 @@ func (d *line) accept(b []byte, dir int, now int64) {
 			return
 		}
 	}
-	kind, id, seq, port := classify(b, dir)
+	kind, id, seq, port := classify(ip, dir)
 	if kind == packetSYN && d.dropSYNs != nil && d.dropSYNs[ti] > 0 {
 		d.dropSYNs[ti]--
 		st.dropped++
@@ -241,12 +248,41 @@ func (d *line) accept(b []byte, dir int, now int64) {
 	}
 	rec := int32(-1)
 	if kind != packetOther {
-		rec = d.transits.add(transit{kind: kind, target: ti, id: id, seq: seq, port: port, arrived: now})
+		rec = d.transits.add(transit{kind: kind, v6: ip.v6, target: ti, id: id, seq: seq, port: port, arrived: now})
 	}
 	d.queue(b, dir, now+d.delay[ti], rec)
 	if kind == packetEchoReply && d.dup != nil && d.dup[ti] {
 		d.queue(b, dir, now+d.delay[ti], -1) // the copy, right behind: not recorded, Exchanges pairs one reply
 	}
+}
+
+// ipPacket is what the delay line needs from an IPv4 or IPv6 header.
+type ipPacket struct {
+	v6       bool
+	src, dst netip.Addr
+	proto    uint8
+	payload  []byte // the transport header and what follows
+}
+
+// parseIP reads an IPv4 header, or an IPv6 header without extension headers (the lab's own traffic
+// carries none). A later IPv4 fragment is reported as not ok: it carries no transport header.
+func parseIP(b []byte) (ipPacket, bool) {
+	switch {
+	case len(b) >= 20 && b[0]>>4 == 4:
+		ihl := int(b[0]&0x0f) * 4
+		if ihl < 20 || len(b) < ihl {
+			return ipPacket{}, false
+		}
+		if frag := uint16(b[6]&0x1f)<<8 | uint16(b[7]); frag != 0 {
+			return ipPacket{}, false
+		}
+		return ipPacket{src: netip.AddrFrom4([4]byte(b[12:16])), dst: netip.AddrFrom4([4]byte(b[16:20])),
+			proto: b[9], payload: b[ihl:]}, true
+	case len(b) >= 40 && b[0]>>4 == 6:
+		return ipPacket{v6: true, src: netip.AddrFrom16([16]byte(b[8:24])), dst: netip.AddrFrom16([16]byte(b[24:40])),
+			proto: b[6], payload: b[40:]}, true
+	}
+	return ipPacket{}, false
 }
 
 // queue copies b into a pooled buffer and puts it on the heap, due at due.
@@ -286,8 +322,12 @@ func (d *line) write(p *packet, now int64) {
 	}
 }
 
-// offset is addr's position inside prefix (IPv4).
+// offset is addr's position inside prefix: the host number for IPv4, the low 32 bits for the IPv6 twin.
 func offset(prefix netip.Prefix, addr netip.Addr) int {
+	if addr.Is6() {
+		a := addr.As16()
+		return int(be32([4]byte(a[12:16])))
+	}
 	a, b := addr.As4(), prefix.Addr().As4()
 	return int(be32(a) - be32(b))
 }

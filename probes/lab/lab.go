@@ -5,10 +5,11 @@
 //
 // The netem qdisc is not available on the machines varde is developed on, so the lab moves packets in
 // user space. Start creates a TUN device in the caller's network namespace with a route for the lab's
-// address block (a /22 of 198.18.0.0/15, RFC 2544), and a second TUN inside a fresh, anonymous network
+// address blocks (a /22 of 198.18.0.0/15, RFC 2544, and a /64 of the ULA prefix fd76:6172:6465::/48
+// holding the same host numbers), and a second TUN inside a fresh, anonymous network
 // namespace that holds the target addresses, with its default route back through that TUN. The kernel
-// of the target namespace answers ICMP echo and completes TCP handshakes on configured ports (listeners
-// accept and close at once). Between the two TUNs every packet waits its target's one-way delay (RTT/2
+// of the target namespace answers ICMP and ICMPv6 echo and completes TCP handshakes over IPv4 and IPv6 on
+// configured ports (listeners accept and close at once). Every target has one address of each family. Between the two TUNs every packet waits its target's one-way delay (RTT/2
 // each way); packets towards a target may be dropped deterministically.
 //
 // Timing: one goroutine on a locked OS thread serves both directions. It timestamps a packet right after
@@ -59,6 +60,10 @@ const MaxRTT = 10 * time.Second
 
 var labRange = netip.MustParsePrefix("198.18.0.0/15")
 
+// labRange6 is the lab's IPv6 range: a ULA /48 (RFC 4193; "var" "de" in ASCII). Block n is its n-th /64,
+// and a target's IPv6 address carries its IPv4 address's host number in the low 32 bits.
+var labRange6 = netip.MustParsePrefix("fd76:6172:6465::/48")
+
 const (
 	blockBits = 22
 	numBlocks = 1 << (blockBits - 15)
@@ -67,6 +72,19 @@ const (
 func blockPrefix(n int) netip.Prefix {
 	base := be32(labRange.Addr().As4()) + uint32(n)<<(32-blockBits)
 	return netip.PrefixFrom(addrFrom32(base), blockBits)
+}
+
+func blockPrefix6(n int) netip.Prefix {
+	a := labRange6.Addr().As16()
+	binary.BigEndian.PutUint16(a[6:8], uint16(n))
+	return netip.PrefixFrom(netip.AddrFrom16(a), 64)
+}
+
+// addr6For is the IPv6 twin of the IPv4 address a of block prefix, in block prefix6.
+func addr6For(prefix, prefix6 netip.Prefix, a netip.Addr) netip.Addr {
+	b := prefix6.Addr().As16()
+	binary.BigEndian.PutUint32(b[12:16], uint32(offset(prefix, a)))
+	return netip.AddrFrom16(b)
 }
 
 func addrFrom32(v uint32) netip.Addr {
@@ -82,8 +100,8 @@ type Target struct {
 	// DropSYNs drops the first n TCP SYNs towards the target, so a prober's first handshake needs a
 	// retransmitted SYN (Karn's case: the kernel takes no RTT sample from it).
 	DropSYNs int
-	// Unreachable leaves the address off the target namespace: its kernel answers every packet to it with
-	// ICMP destination unreachable (host unreachable), as a router without a route would.
+	// Unreachable leaves the addresses off the target namespace: its kernel answers every packet to them
+	// with ICMP (or ICMPv6) destination unreachable, as a router without a route would.
 	Unreachable bool
 	// DuplicateReplies makes the lab deliver every echo reply from the target twice.
 	DuplicateReplies bool
@@ -149,6 +167,7 @@ func (c Config) validate() error {
 type Endpoint struct {
 	Name  string
 	Addr  netip.Addr
+	Addr6 netip.Addr // the same target over IPv6
 	RTT   time.Duration
 	Drop  float64
 	Ports []uint16
@@ -159,7 +178,9 @@ type Lab struct {
 	logger    *slog.Logger
 	block     int
 	prefix    netip.Prefix
+	prefix6   netip.Prefix
 	hostAddr  netip.Addr
+	hostAddr6 netip.Addr
 	device    string
 	endpoints []Endpoint
 
@@ -218,10 +239,11 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, err
 	}
 	l := &Lab{
-		logger: cfg.Logger, block: block, lock: lock, prefix: blockPrefix(block),
+		logger: cfg.Logger, block: block, lock: lock, prefix: blockPrefix(block), prefix6: blockPrefix6(block),
 		hostFd: -1, targetFd: -1, nsFd: -1, stopFd: -1, closed: make(chan struct{}),
 	}
 	l.hostAddr = l.prefix.Addr().Next()
+	l.hostAddr6 = addr6For(l.prefix, l.prefix6, l.hostAddr)
 	l.device = fmt.Sprintf("%s%dh", devicePrefix, block)
 	if err := l.build(ctx, cfg.Targets); err != nil {
 		l.teardown()
@@ -252,16 +274,18 @@ func (l *Lab) build(ctx context.Context, targets []Target) error {
 	targetDev := fmt.Sprintf("%s%dt", devicePrefix, l.block)
 	for i, t := range targets {
 		addr = addr.Next()
-		l.endpoints = append(l.endpoints, Endpoint{Name: t.Name, Addr: addr, RTT: t.RTT, Drop: t.Drop, Ports: slices.Clone(t.Ports)})
+		addr6 := addr6For(l.prefix, l.prefix6, addr)
+		l.endpoints = append(l.endpoints, Endpoint{Name: t.Name, Addr: addr, Addr6: addr6, RTT: t.RTT, Drop: t.Drop, Ports: slices.Clone(t.Ports)})
 		index[offset(l.prefix, addr)] = int32(i)
 		delay[i] = int64(t.RTT / 2)
 		dropPPM[i] = int64(t.Drop*dropScale + 0.5)
 		dropSYNs[i] = t.DropSYNs
 		dup[i] = t.DuplicateReplies
 		if t.Unreachable {
-			fmt.Fprintf(&unreachCmds, "route add unreachable %s/32\n", addr)
+			fmt.Fprintf(&unreachCmds, "route add unreachable %s/32\nroute add unreachable %s/128\n", addr, addr6)
 		} else {
-			fmt.Fprintf(&addrCmds, "addr add %s/32 dev %s\n", addr, targetDev)
+			// nodad: duplicate address detection would hold the address back for a second or more.
+			fmt.Fprintf(&addrCmds, "addr add %s/32 dev %s\naddr add %s/128 dev %s nodad\n", addr, targetDev, addr6, targetDev)
 		}
 	}
 
@@ -269,12 +293,16 @@ func (l *Lab) build(ctx context.Context, targets []Target) error {
 	if l.hostFd, err = openTUN(l.device); err != nil {
 		return err
 	}
-	// Kernel IPv6 chatter (router solicitations) on the lab devices is discarded anyway; keep it off.
-	_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+l.device+"/disable_ipv6", []byte("1"), 0o644)
+	if err := quietIPv6(l.device); err != nil {
+		return err
+	}
 	if err := runIP(ctx, "", "link", "set", "dev", l.device, "mtu", "1500", "txqueuelen", "10000", "up"); err != nil {
 		return err
 	}
 	if err := runIP(ctx, "", "addr", "add", netip.PrefixFrom(l.hostAddr, blockBits).String(), "dev", l.device); err != nil {
+		return err
+	}
+	if err := runIP(ctx, "", "addr", "add", netip.PrefixFrom(l.hostAddr6, 64).String(), "dev", l.device, "nodad"); err != nil {
 		return err
 	}
 
@@ -287,6 +315,9 @@ func (l *Lab) build(ctx context.Context, targets []Target) error {
 		if err := runIP(ctx, "", "link", "set", "dev", "lo", "up"); err != nil {
 			return err
 		}
+		if err := quietIPv6(targetDev); err != nil {
+			return err
+		}
 		if err := runIP(ctx, "", "link", "set", "dev", targetDev, "mtu", "1500", "txqueuelen", "10000", "up"); err != nil {
 			return err
 		}
@@ -296,17 +327,26 @@ func (l *Lab) build(ctx context.Context, targets []Target) error {
 		if err := runIP(ctx, "", "route", "add", "default", "dev", targetDev); err != nil {
 			return err
 		}
+		if err := runIP(ctx, "", "-6", "route", "add", "default", "dev", targetDev); err != nil {
+			return err
+		}
 		// Unreachable targets are answered with ICMP errors, which the kernel rate-limits per peer (one a
 		// second after a burst of six); a test sends more. Net sysctls opened from this thread are the
 		// namespace's own.
 		if err := os.WriteFile("/proc/sys/net/ipv4/icmp_ratelimit", []byte("0"), 0o644); err != nil {
 			return fmt.Errorf("lab: icmp_ratelimit: %w", err)
 		}
+		if err := os.WriteFile("/proc/sys/net/ipv6/icmp/ratelimit", []byte("0"), 0o644); err != nil {
+			return fmt.Errorf("lab: ipv6 icmp ratelimit: %w", err)
+		}
 		if unreachCmds.Len() > 0 {
 			// The kernel answers a packet for an address it has no route to with host unreachable only
 			// when it forwards: a non-forwarding host drops it silently (ip_error).
 			if err := os.WriteFile("/proc/sys/net/ipv4/conf/all/forwarding", []byte("1"), 0o644); err != nil {
 				return fmt.Errorf("lab: forwarding: %w", err)
+			}
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", []byte("1"), 0o644); err != nil {
+				return fmt.Errorf("lab: ipv6 forwarding: %w", err)
 			}
 			if err := runIP(ctx, unreachCmds.String(), "-batch", "-"); err != nil {
 				return err
@@ -316,11 +356,13 @@ func (l *Lab) build(ctx context.Context, targets []Target) error {
 		var lc net.ListenConfig
 		for _, ep := range l.endpoints {
 			for _, p := range ep.Ports {
-				ln, err := lc.Listen(ctx, "tcp4", netip.AddrPortFrom(ep.Addr, p).String())
-				if err != nil {
-					return fmt.Errorf("lab: listen on %s port %d: %w", ep.Name, p, err)
+				for _, a := range []netip.Addr{ep.Addr, ep.Addr6} {
+					ln, err := lc.Listen(ctx, "tcp", netip.AddrPortFrom(a, p).String())
+					if err != nil {
+						return fmt.Errorf("lab: listen on %s (%s) port %d: %w", ep.Name, a, p, err)
+					}
+					l.listeners = append(l.listeners, ln)
 				}
-				l.listeners = append(l.listeners, ln)
 			}
 		}
 		return nil
@@ -346,13 +388,24 @@ func (l *Lab) build(ctx context.Context, targets []Target) error {
 		return fmt.Errorf("eventfd: %w", err)
 	}
 	l.line = &line{
-		host: l.hostFd, target: l.targetFd, stopFd: l.stopFd, prefix: l.prefix,
+		host: l.hostFd, target: l.targetFd, stopFd: l.stopFd, prefix: l.prefix, prefix6: l.prefix6,
 		index: index, delay: delay, dropPPM: dropPPM, dropSYNs: dropSYNs, dup: dup,
 		acc: make([][numClasses]int64, len(targets)), logger: l.logger,
 	}
 	l.line.dirs[0].name, l.line.dirs[1].name = "to-target", "to-host"
 	l.lineDone = make(chan struct{})
 	go l.line.run(l.lineDone)
+	return nil
+}
+
+// quietIPv6 keeps the kernel's own IPv6 traffic (router solicitations, duplicate address detection) off
+// a lab device before it comes up; the delay line would discard it anyway.
+func quietIPv6(dev string) error {
+	for _, kv := range [][2]string{{"disable_ipv6", "0"}, {"accept_ra", "0"}, {"router_solicitations", "0"}, {"accept_dad", "0"}, {"dad_transmits", "0"}} {
+		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+dev+"/"+kv[0], []byte(kv[1]), 0o644); err != nil {
+			return fmt.Errorf("lab: %s %s: %w", dev, kv[0], err)
+		}
+	}
 	return nil
 }
 
@@ -382,6 +435,9 @@ func (l *Lab) Endpoints() []Endpoint {
 
 // Prefix is the lab's address block, routed through Device.
 func (l *Lab) Prefix() netip.Prefix { return l.prefix }
+
+// Prefix6 is the lab's IPv6 block, routed through Device.
+func (l *Lab) Prefix6() netip.Prefix { return l.prefix6 }
 
 // HostAddr is the caller-side address of the lab device: the source address of probes.
 func (l *Lab) HostAddr() netip.Addr { return l.hostAddr }
@@ -425,6 +481,10 @@ func (l *Lab) teardown() error {
 		ln.Close()
 	}
 	l.acceptWG.Wait()
+	hostIndex := 0
+	if ifi, err := net.InterfaceByName(l.device); err == nil && l.hostFd >= 0 {
+		hostIndex = ifi.Index
+	}
 	for _, fd := range []*int{&l.hostFd, &l.targetFd, &l.nsFd, &l.stopFd} {
 		if *fd >= 0 {
 			if err := unix.Close(*fd); err != nil {
@@ -432,6 +492,14 @@ func (l *Lab) teardown() error {
 			}
 			*fd = -1
 		}
+	}
+	// The kernel unregisters a closed TUN device asynchronously, and with IPv6 on it the device can
+	// linger while routes and neighbour entries let go of it: wait, so that Close means gone.
+	for deadline := time.Now().Add(3 * time.Second); hostIndex != 0 && time.Now().Before(deadline); {
+		if _, err := net.InterfaceByIndex(hostIndex); err != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if l.lock != nil {
 		l.lock.Close()

@@ -82,6 +82,46 @@ func ping(t *testing.T, addr netip.Addr, count int) (echoes []echo, sent, receiv
 	return echoes, sent, received
 }
 
+// TestIPv6 pings a target over IPv6 and connects to it over TCP/IPv6: the lab delays both families and
+// records the exchanges under the IPv6 address.
+func TestIPv6(t *testing.T) {
+	needLab(t)
+	l := startLab(t, Target{Name: "v6", RTT: 10 * time.Millisecond, Ports: []uint16{80}})
+	ep := l.Endpoints()[0]
+	echoes, sent, received := ping(t, ep.Addr6, 10)
+	if received != sent || sent != 10 {
+		t.Fatalf("ping %s: %d of %d received", ep.Addr6, received, sent)
+	}
+	start := time.Now()
+	c, err := net.DialTimeout("tcp6", netip.AddrPortFrom(ep.Addr6, 80).String(), 2*time.Second)
+	if err != nil {
+		t.Fatalf("tcp6: %v", err)
+	}
+	c.Close()
+	xs, overflow := l.Exchanges()
+	if overflow != 0 {
+		t.Fatalf("transit log overflowed by %d", overflow)
+	}
+	var errs []float64
+	for _, e := range echoes {
+		x, ok := xs.Echo(ep.Addr6, e.seq)
+		if !ok {
+			t.Fatalf("icmp_seq %d: no single echo recorded for %s", e.seq, ep.Addr6)
+		}
+		errs = append(errs, e.rtt-ms(x.Given()))
+	}
+	if got := median(errs); math.Abs(got) > 0.5 {
+		t.Errorf("ping6 median error %.3f ms against the RTT the lab gave", got)
+	}
+	x, ok := xs.After(ExchangeHandshake, ep.Addr6, start)
+	if !ok || x.Given() < ep.RTT {
+		t.Errorf("handshake over IPv6: recorded %v, given %v, want at least %v", ok, x.Given(), ep.RTT)
+	}
+	if _, ok := xs.Echo(ep.Addr, echoes[0].seq); ok {
+		t.Errorf("an IPv6 echo was recorded under the IPv4 address %s", ep.Addr)
+	}
+}
+
 // pingJudged pings ep and returns each reply's error against the RTT the lab gave that echo, and how late
 // the lab was, in ms. Every reply must match exactly one echo the lab carried to ep's address.
 func pingJudged(t *testing.T, l *Lab, ep Endpoint, count int) (errs, late []float64, sent, received int) {
@@ -481,7 +521,10 @@ func TestThousandTargets(t *testing.T) {
 		if seen[ep.Addr] || !l.Prefix().Contains(ep.Addr) || !labRange.Contains(ep.Addr) {
 			t.Fatalf("endpoint %s: address %v duplicate or outside %v", ep.Name, ep.Addr, l.Prefix())
 		}
-		seen[ep.Addr] = true
+		if seen[ep.Addr6] || !l.Prefix6().Contains(ep.Addr6) || !labRange6.Contains(ep.Addr6) {
+			t.Fatalf("endpoint %s: IPv6 address %v duplicate or outside %v", ep.Name, ep.Addr6, l.Prefix6())
+		}
+		seen[ep.Addr], seen[ep.Addr6] = true, true
 	}
 	for _, i := range []int{0, 499, 999} {
 		ep := eps[i]

@@ -35,6 +35,7 @@ const maxTransits = 1 << 20
 // transit is one recorded packet; times are nanotime values.
 type transit struct {
 	kind              packetKind
+	v6                bool
 	target            int32
 	id, seq, port     uint16
 	arrived, released int64 // released is 0 until the packet is written out
@@ -71,24 +72,29 @@ func (l *transitLog) snapshot() ([]transit, uint64) {
 	return slices.Clone(l.recs), l.overflow
 }
 
-// classify finds the echo and handshake packets of an IPv4 packet going direction dir: echo requests and
+// classify finds the echo and handshake packets of an IP packet going direction dir: echo requests and
 // SYNs towards a target, echo replies and SYN-ACKs back. port is the host-side TCP port.
-func classify(b []byte, dir int) (kind packetKind, id, seq, port uint16) {
-	ihl := int(b[0]&0x0f) * 4
-	if ihl < 20 || len(b) < ihl+8 {
+func classify(ip ipPacket, dir int) (kind packetKind, id, seq, port uint16) {
+	h := ip.payload
+	if len(h) < 8 {
 		return packetOther, 0, 0, 0
 	}
-	if frag := uint16(b[6]&0x1f)<<8 | uint16(b[7]); frag != 0 {
-		return packetOther, 0, 0, 0 // a later fragment carries no header of its own
-	}
-	h := b[ihl:]
-	switch b[9] {
-	case unix.IPPROTO_ICMP:
+	switch ip.proto {
+	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
+		request, reply := byte(8), byte(0)
+		if ip.v6 {
+			if ip.proto != unix.IPPROTO_ICMPV6 {
+				return packetOther, 0, 0, 0
+			}
+			request, reply = 128, 129
+		} else if ip.proto != unix.IPPROTO_ICMP {
+			return packetOther, 0, 0, 0
+		}
 		id, seq = uint16(h[4])<<8|uint16(h[5]), uint16(h[6])<<8|uint16(h[7])
 		switch {
-		case dir == 0 && h[0] == 8:
+		case dir == 0 && h[0] == request:
 			return packetEchoRequest, id, seq, 0
-		case dir == 1 && h[0] == 0:
+		case dir == 1 && h[0] == reply:
 			return packetEchoReply, id, seq, 0
 		}
 	case unix.IPPROTO_TCP:
@@ -121,7 +127,7 @@ const (
 type Exchange struct {
 	Kind   ExchangeKind
 	Name   string     // the target's name
-	Target netip.Addr // the target's address
+	Target netip.Addr // the target's address the exchange went to (IPv4 or IPv6)
 	// ID and Seq are the echo's identifier and sequence number as on the wire; LocalPort is the host-side
 	// port of a handshake.
 	ID, Seq, LocalPort uint16
@@ -154,6 +160,7 @@ func (l *Lab) Exchanges() (xs Exchanges, overflow uint64) {
 	recs, overflow := l.line.transits.snapshot()
 	type key struct {
 		kind          ExchangeKind
+		v6            bool
 		target        int32
 		id, seq, port uint16
 	}
@@ -161,9 +168,9 @@ func (l *Lab) Exchanges() (xs Exchanges, overflow uint64) {
 	for i, t := range recs {
 		switch t.kind {
 		case packetEchoRequest, packetSYN:
-			k := key{ExchangeEcho, t.target, t.id, t.seq, 0}
+			k := key{ExchangeEcho, t.v6, t.target, t.id, t.seq, 0}
 			if t.kind == packetSYN {
-				k = key{ExchangeHandshake, t.target, 0, 0, t.port}
+				k = key{ExchangeHandshake, t.v6, t.target, 0, 0, t.port}
 			}
 			if t.released == 0 {
 				continue
@@ -173,11 +180,11 @@ func (l *Lab) Exchanges() (xs Exchanges, overflow uint64) {
 				open[k] = i
 			}
 		case packetRST:
-			delete(open, key{ExchangeHandshake, t.target, 0, 0, t.port})
+			delete(open, key{ExchangeHandshake, t.v6, t.target, 0, 0, t.port})
 		case packetEchoReply, packetSYNACK:
-			k := key{ExchangeEcho, t.target, t.id, t.seq, 0}
+			k := key{ExchangeEcho, t.v6, t.target, t.id, t.seq, 0}
 			if t.kind == packetSYNACK {
-				k = key{ExchangeHandshake, t.target, 0, 0, t.port}
+				k = key{ExchangeHandshake, t.v6, t.target, 0, 0, t.port}
 			}
 			j, waiting := open[k]
 			if !waiting || t.released == 0 {
@@ -186,8 +193,12 @@ func (l *Lab) Exchanges() (xs Exchanges, overflow uint64) {
 			delete(open, k)
 			req := recs[j]
 			ep := l.endpoints[t.target]
+			target := ep.Addr
+			if t.v6 {
+				target = ep.Addr6
+			}
 			xs = append(xs, Exchange{
-				Kind: k.kind, Name: ep.Name, Target: ep.Addr, ID: k.id, Seq: k.seq, LocalPort: k.port,
+				Kind: k.kind, Name: ep.Name, Target: target, ID: k.id, Seq: k.seq, LocalPort: k.port,
 				Arrived: at(req.arrived), Released: at(t.released),
 				ToTarget: time.Duration(req.released - req.arrived), ToHost: time.Duration(t.released - t.arrived),
 				Nominal: ep.RTT,
