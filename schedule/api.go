@@ -40,21 +40,7 @@ func (s *Service) parseConfig(name string, body []byte) (*job.Config, error) {
 	var raw job.Config
 	cfg, err := job.ParseConfigWith(filepath.Join(d.ConfigDir, name+".yaml"), body, func(c *job.Config) {
 		raw = *c
-		c.Signing = job.Signing{KeysDir: d.KeysDir, Init: d.InitKeys, Cert: d.SignerCert, Key: d.SignerKey,
-			Password: d.PasswordEnv, TSAURL: d.TSAURL}
-		if c.Signing.KeysDir == "" && c.Signing.Cert == "" {
-			c.Signing.KeysDir = "keys" // an insert-only replica signs nothing; the runners have the keys
-		}
-		c.OutputDir = d.OutputDir
-		if c.OutputDir == "" {
-			c.OutputDir = "out"
-		}
-		if len(d.GeoIPDBs) > 0 {
-			c.GeoIPDBs = d.GeoIPDBs
-		}
-		if len(d.CloudRanges) > 0 {
-			c.CloudRanges = d.CloudRanges
-		}
+		s.serverPaths(c)
 	})
 	if err != nil {
 		return nil, inputErr("body", "%s", bodyProblem(err, filepath.Join(d.ConfigDir, name+".yaml")))
@@ -96,6 +82,43 @@ func (s *Service) parseConfig(name string, body []byte) (*job.Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// serverPaths puts the server's keys, output directory and reference files over a config's.
+func (s *Service) serverPaths(c *job.Config) {
+	d := s.cfg.Job
+	c.Signing = job.Signing{KeysDir: d.KeysDir, Init: d.InitKeys, Cert: d.SignerCert, Key: d.SignerKey,
+		Password: d.PasswordEnv, TSAURL: d.TSAURL, LogKey: d.LogKey, Checkpoints: d.CheckpointsDir}
+	if c.Signing.KeysDir == "" && c.Signing.Cert == "" {
+		c.Signing.KeysDir = "keys" // an insert-only replica signs nothing; the runners have the keys
+	}
+	c.OutputDir = d.OutputDir
+	if c.OutputDir == "" {
+		c.OutputDir = "out"
+	}
+	if len(d.GeoIPDBs) > 0 {
+		c.GeoIPDBs = d.GeoIPDBs
+	}
+	if len(d.CloudRanges) > 0 {
+		c.CloudRanges = d.CloudRanges
+	}
+}
+
+// checkKeys refuses, before any audit runs, a worker replica without the keys every audit needs: the
+// report signing key and the evidence log's key. (With InitKeys they are made by the first audit.)
+func (s *Service) checkKeys(ctx context.Context) error {
+	c := &job.Config{Organisation: "varde serve", Vantages: []job.Vantage{{Name: "key check"}}}
+	s.serverPaths(c)
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("schedule config: %w", err)
+	}
+	if _, err := job.LoadSigner(ctx, c, s.cfg.Now); err != nil {
+		return fmt.Errorf("schedule config: report signing key: %w", err)
+	}
+	if _, err := job.LogFromConfig(s.store, c); err != nil {
+		return fmt.Errorf("schedule config: %w", err)
+	}
+	return nil
 }
 
 // bodyProblem rewrites job's "file:line: problem" messages about the upload (parsed as file) to

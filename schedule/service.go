@@ -48,8 +48,11 @@ type JobDefaults struct {
 	InitKeys bool
 	// SignerCert, SignerKey and PasswordEnv name a signing key pair instead of KeysDir.
 	SignerCert, SignerKey, PasswordEnv string
-	// TSAURL, when set, time-stamps the report signatures.
+	// TSAURL, when set, time-stamps the report signatures (and the evidence log's checkpoints).
 	TSAURL string
+	// LogKey and CheckpointsDir are the evidence log's note key and checkpoint directory; default
+	// log.key and checkpoints/ in KeysDir (or beside SignerCert), as for `varde audit run`.
+	LogKey, CheckpointsDir string
 	// OutputDir is where reports are written. Required.
 	OutputDir string
 	// GeoIPDBs and CloudRanges, when set, replace the config's reference files.
@@ -85,7 +88,8 @@ type Config struct {
 	LateAfter time.Duration
 	// MaxSnapshotBytes bounds an uploaded guest snapshot. Default 64 MiB.
 	MaxSnapshotBytes int64
-	// OnAuditDone, optional, hears every run that finished with an audit (for metrics).
+	// OnAuditDone, optional, hears every run that finished with an audit (for metrics), with the run's
+	// final status and AuditID set. res is nil for a retried run that closed an earlier attempt's audit.
 	OnAuditDone func(ctx context.Context, run storage.AuditRun, res *job.Result)
 }
 
@@ -137,7 +141,8 @@ func (c *Config) Validate() error {
 		c.MaxSnapshotBytes = 64 << 20
 	}
 	// The server's paths are relative to its working directory, not to the uploaded config.
-	for _, p := range []*string{&c.Job.ConfigDir, &c.Job.KeysDir, &c.Job.SignerCert, &c.Job.SignerKey, &c.Job.OutputDir} {
+	for _, p := range []*string{&c.Job.ConfigDir, &c.Job.KeysDir, &c.Job.SignerCert, &c.Job.SignerKey, &c.Job.OutputDir,
+		&c.Job.LogKey, &c.Job.CheckpointsDir} {
 		if err := absPath(p); err != nil {
 			return err
 		}
@@ -205,6 +210,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, store: cfg.Store, pool: pool, log: cfg.Logger}
+	if !cfg.InsertOnly && !cfg.Job.InitKeys {
+		if err := s.checkKeys(ctx); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
 	rc := &river.Config{
 		Logger:               cfg.Logger,
 		JobTimeout:           cfg.JobTimeout,

@@ -20,7 +20,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/varde/varde/evidencelog"
 	"github.com/varde/varde/guest"
+	"github.com/varde/varde/job"
 	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/storage"
 	"github.com/varde/varde/storage/pgtemp/pgtest"
@@ -85,6 +87,9 @@ func newEnv(t *testing.T) *testEnv {
 	t.Cleanup(s.Close)
 	dir := t.TempDir()
 	if _, err := sign.InitKeys(ctx, filepath.Join(dir, "keys"), sign.KeysConfig{Organization: "Fjordnett AS", Now: func() time.Time { return t0 }}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := evidencelog.EnsureKey(filepath.Join(dir, "keys"), job.DefaultLogName); err != nil {
 		t.Fatal(err)
 	}
 	return &testEnv{urls: urls, store: s, dir: dir}
@@ -187,6 +192,24 @@ func (e *testEnv) verify(t *testing.T, auditID int64) {
 	}
 }
 
+// sealed checks the audit is a leaf of the evidence log, once.
+func (e *testEnv) sealed(t *testing.T, auditID int64) {
+	t.Helper()
+	leaves, err := e.store.LogLeaves(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range leaves {
+		if l.Kind == "audit" && l.AuditID == auditID {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("audit %d is %d leaves of the evidence log, want 1", auditID, n)
+	}
+}
+
 // With a clock the test controls, a schedule fires exactly once at its time across two Service
 // instances and a restart of one of them.
 func TestScheduleFiresOnceAcrossReplicasAndRestart(t *testing.T) {
@@ -230,6 +253,7 @@ func TestScheduleFiresOnceAcrossReplicasAndRestart(t *testing.T) {
 	if r.Status != storage.RunSucceeded || r.Late || r.Missed != 0 || !r.PlannedAt.Equal(planned) || r.AuditID == nil || r.Attempts != 1 {
 		t.Fatalf("run %+v", r)
 	}
+	e.sealed(t, *r.AuditID)
 	h := e.header(t, *r.AuditID)
 	if h.ID != r.ID || h.Late || h.PlannedAt != "2026-10-01T04:00:00Z" || h.ScheduleID == nil || *h.ScheduleID != sc.ID {
 		t.Errorf("header run %+v", h)
@@ -550,6 +574,7 @@ func TestJobRetriedAfterKillDuplicatesNothing(t *testing.T) {
 		t.Errorf("audits: %+v, want one, interrupted", as)
 	}
 	e.verify(t, auditID)
+	e.sealed(t, auditID)
 	conn, err := pgx.Connect(ctx, e.urls.Super)
 	if err != nil {
 		t.Fatal(err)
@@ -610,6 +635,10 @@ func TestRefusesMissingQueueSchema(t *testing.T) {
 	if _, err := Migrate(ctx, urls.Owner, nil); err != nil {
 		t.Fatal(err)
 	}
+	// A worker replica without the signing and evidence log keys refuses to start, naming what is missing.
+	if _, err := New(ctx, cfg); err == nil || !strings.Contains(err.Error(), e.dir) {
+		t.Errorf("New without keys: %v", err)
+	}
 	res, err := Migrate(ctx, urls.Owner, nil)
 	if err != nil || len(res.Applied) != 0 || res.Version == 0 {
 		t.Errorf("second migrate: %+v %v", res, err)
@@ -624,6 +653,12 @@ func TestRetryFindsItsAudit(t *testing.T) {
 	ctx := context.Background()
 	cfg := e.config(func() time.Time { return t0 })
 	cfg.InsertOnly = true // the test works the job itself
+	var done []storage.AuditRun
+	cfg.OnAuditDone = func(_ context.Context, run storage.AuditRun, res *job.Result) {
+		if res == nil {
+			done = append(done, run)
+		}
+	}
 	s := e.service(t, cfg)
 	if _, err := s.PutConfig(ctx, "q", []byte(fastConfig), "test"); err != nil {
 		t.Fatal(err)
@@ -675,9 +710,13 @@ func TestRetryFindsItsAudit(t *testing.T) {
 		t.Errorf("audits %+v, want one, interrupted", as)
 	}
 	e.verify(t, a.ID)
+	e.sealed(t, a.ID)
 	// Once more, as River might: the run is final and nothing changes.
 	if err := w.Work(ctx, j); err != nil {
 		t.Errorf("third attempt: %v", err)
+	}
+	if len(done) != 1 || done[0].Status != storage.RunInterrupted || *done[0].AuditID != a.ID {
+		t.Errorf("OnAuditDone heard %+v, want the interrupted run once", done)
 	}
 }
 

@@ -182,10 +182,39 @@ func (w *auditWorker) resume(ctx context.Context, run storage.AuditRun) error {
 			return err
 		}
 	}
+	// Sealed as job.Run seals an interrupted audit: what it stored is evidence. Seal is idempotent, and
+	// a failure leaves the audit for `varde report generate` to seal, as the CLI's recover does.
+	if err := w.seal(ctx, run, a.ID); err != nil {
+		s.log.Warn("retried run's audit not sealed in the evidence log", "run", run.ID, "audit", a.ID, "err", err)
+	}
 	msg := fmt.Sprintf("an earlier attempt's process ended while audit %d ran; the audit is %s and keeps what it stored", a.ID, a.Status)
 	if a.Status.Complete() {
 		msg = ""
 	}
 	s.log.Warn("retried run found its audit", "run", run.ID, "audit", a.ID, "status", a.Status)
-	return s.store.FinishRun(ctx, run.ID, storage.RunStatus(a.Status), s.cfg.Now(), msg)
+	if err := s.store.FinishRun(ctx, run.ID, storage.RunStatus(a.Status), s.cfg.Now(), msg); err != nil {
+		return err
+	}
+	if s.cfg.OnAuditDone != nil {
+		run.Status = storage.RunStatus(a.Status)
+		s.cfg.OnAuditDone(ctx, run, nil) // no job.Result: this attempt ran nothing
+	}
+	return nil
+}
+
+// seal puts a finished audit in the evidence log the run's config (with the server's keys) names.
+func (w *auditWorker) seal(ctx context.Context, run storage.AuditRun, auditID int64) error {
+	cfg, err := w.config(ctx, run)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil { // fills in the log's default paths
+		return err
+	}
+	l, err := job.LogFromConfig(w.s.store, cfg)
+	if err != nil {
+		return err
+	}
+	_, _, err = l.Seal(ctx, auditID, w.s.cfg.Now())
+	return err
 }
