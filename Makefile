@@ -13,7 +13,7 @@ FUZZ_TARGETS := ./guest/nginxconf:FuzzNginx ./guest/mycnf:FuzzMyCnf ./guest/xenc
                 ./guest:FuzzSnapshot ./audit/residency:FuzzInventory ./job:FuzzProbeRTT \
                 ./job:FuzzConfig ./probes:FuzzTargets ./geoip/cloud:FuzzRanges \
                 ./reports/sign:FuzzVerify ./reports/sign:FuzzVerifyCMS ./reports/sign:FuzzKeyFile \
-                ./evidencelog:FuzzOpen ./reports:FuzzExtractEvidence
+                ./evidencelog:FuzzOpen ./reports:FuzzExtractEvidence ./schedule:FuzzSpec
 
 .PHONY: all build deps test fuzz demo bench clean
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/varde/varde/schedule"
 	"github.com/varde/varde/storage"
 	"github.com/varde/varde/storage/pgtemp"
 )
@@ -54,12 +55,20 @@ func cmdDBMigrate(ctx context.Context, e *env, args []string) error {
 	}
 	if len(res.Applied) == 0 {
 		fmt.Fprintf(e.stdout, "schema is up to date at version %d; nothing applied\n", res.To)
-		return nil
+	} else {
+		for _, name := range res.Applied {
+			fmt.Fprintf(e.stdout, "applied %s\n", name)
+		}
+		fmt.Fprintf(e.stdout, "schema migrated from version %d to %d\n", res.From, res.To)
 	}
-	for _, name := range res.Applied {
-		fmt.Fprintf(e.stdout, "applied %s\n", name)
+	// River's job queue (for `varde serve`) has migrations of its own, applied by River's migrator.
+	qres, err := schedule.Migrate(ctx, e.databaseURL, e.logger)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(e.stdout, "schema migrated from version %d to %d\n", res.From, res.To)
+	if len(qres.Applied) > 0 {
+		fmt.Fprintf(e.stdout, "job queue (River) schema migrated to version %d\n", qres.Version)
+	}
 	return nil
 }
 
@@ -78,7 +87,14 @@ func cmdDBStatus(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "schema version %d (this varde: %d)\n", cur, latest)
-	return s.CheckSchema(ctx)
+	if err := s.CheckSchema(ctx); err != nil {
+		return err
+	}
+	qcur, qlatest, err := schedule.QueueSchemaVersion(ctx, e.databaseURL, e.logger)
+	if qlatest > 0 {
+		fmt.Fprintf(e.stdout, "job queue (River) schema version %d (this varde: %d)\n", qcur, qlatest)
+	}
+	return err
 }
 
 // defaultClusterDir is where `db start` keeps its cluster: under the temp dir, which the postgres user

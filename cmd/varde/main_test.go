@@ -51,7 +51,7 @@ func TestDBMigrateTwiceAndStatus(t *testing.T) {
 		t.Fatalf("second migrate: %q %v", out, err)
 	}
 	out, _, err = runT(t, url, "db", "status")
-	if err != nil || !strings.Contains(out, fmt.Sprintf("schema version %d", latest)) {
+	if err != nil || !strings.Contains(out, fmt.Sprintf("schema version %d", latest)) || !strings.Contains(out, "job queue (River) schema version") {
 		t.Fatalf("status: %q %v", out, err)
 	}
 }
