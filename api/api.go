@@ -95,7 +95,7 @@ func New(mux *http.ServeMux, cfg Config) (*Server, error) {
 		securityScheme: {Type: "http", Scheme: "bearer", BearerFormat: "varde_ followed by 38 letters and digits",
 			Description: "An API token from `varde token create` or POST /v1/tokens."},
 	}
-	s := &Server{cfg: cfg, limiter: newLimiter(cfg.RateLimit, cfg.Now)}
+	s := &Server{cfg: cfg, limiter: newLimiter(cfg.RateLimit)}
 	s.api = humago.New(mux, hc)
 	s.api.UseMiddleware(s.authenticate)
 	s.registerAudits()
@@ -260,6 +260,8 @@ func (s *Server) fail(ctx context.Context, what string, err error) error {
 		}
 		return huma.Error422UnprocessableEntity(what+": "+firstLine(err.Error()),
 			&huma.ErrorDetail{Location: loc, Message: in.InputProblem()})
+	case errors.Is(err, storage.ErrConflict):
+		return huma.Error409Conflict(what + ": " + firstLine(err.Error()))
 	case errors.Is(err, context.Canceled):
 		return huma.NewError(499, "request cancelled")
 	}

@@ -14,7 +14,6 @@ type limiter struct {
 	mu      sync.Mutex
 	every   rate.Limit
 	burst   int
-	now     func() time.Time
 	buckets map[string]*bucket
 	swept   time.Time
 }
@@ -27,11 +26,11 @@ type bucket struct {
 // idleAfter is how long an unused bucket is kept; by then it is full again anyway.
 const idleAfter = 10 * time.Minute
 
-func newLimiter(perSecond float64, now func() time.Time) *limiter {
+func newLimiter(perSecond float64) *limiter {
 	if perSecond < 0 {
-		return &limiter{every: rate.Inf, now: now}
+		return &limiter{every: rate.Inf}
 	}
-	return &limiter{every: rate.Limit(perSecond), burst: int(math.Ceil(2 * perSecond)), now: now,
+	return &limiter{every: rate.Limit(perSecond), burst: int(math.Ceil(2 * perSecond)),
 		buckets: map[string]*bucket{}}
 }
 
