@@ -5,12 +5,14 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/varde/varde/reports/sign"
+	"github.com/varde/varde/schedule"
 	"github.com/varde/varde/storage"
 	"github.com/varde/varde/token"
 )
@@ -91,6 +94,7 @@ func New(mux *http.ServeMux, cfg Config) (*Server, error) {
 	hc.DocsPath = "" // the docs renderer loads scripts from a CDN; the document itself is at /openapi.json
 	hc.CreateHooks = nil
 	hc.RejectUnknownQueryParameters = true
+	hc.Components.Schemas = huma.NewMapRegistry("#/components/schemas/", schemaName)
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		securityScheme: {Type: "http", Scheme: "bearer", BearerFormat: "varde_ followed by 38 letters and digits",
 			Description: "An API token from `varde token create` or POST /v1/tokens."},
@@ -107,6 +111,19 @@ func New(mux *http.ServeMux, cfg Config) (*Server, error) {
 
 // OpenAPI is the document served at /openapi.json.
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+// schemaName is Huma's default name, with the signature validator's types prefixed PDF: its Report is
+// not storage's Report.
+func schemaName(t reflect.Type, hint string) string {
+	name := huma.DefaultSchemaNamer(t, hint)
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if strings.HasSuffix(t.PkgPath(), "/reports/sign") {
+		return "PDF" + name
+	}
+	return name
+}
 
 // op describes an operation that needs scope.
 func op(id, method, path, summary, tag string, scope token.Scope) huma.Operation {
@@ -249,17 +266,17 @@ func clientAddr(remote string) string {
 // scheduler's) is 422 naming the field; anything else is logged and answered 500 without its text,
 // which may name database internals.
 func (s *Server) fail(ctx context.Context, what string, err error) error {
-	var in inputError
+	var in *schedule.InputError
+	var fe fieldError
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return huma.Error404NotFound(firstLine(err.Error()))
 	case errors.As(err, &in):
-		loc := in.InputField()
-		if loc != "" && !strings.Contains(loc, ".") {
-			loc = "body." + loc
-		}
 		return huma.Error422UnprocessableEntity(what+": "+firstLine(err.Error()),
-			&huma.ErrorDetail{Location: loc, Message: in.InputProblem()})
+			&huma.ErrorDetail{Location: location(in.Field), Message: in.Problem})
+	case errors.As(err, &fe):
+		return huma.Error422UnprocessableEntity(what+": "+firstLine(err.Error()),
+			&huma.ErrorDetail{Location: location(fe.field), Message: fe.problem})
 	case errors.Is(err, storage.ErrConflict):
 		return huma.Error409Conflict(what + ": " + firstLine(err.Error()))
 	case errors.Is(err, context.Canceled):
@@ -274,10 +291,10 @@ func firstLine(s string) string {
 	return s
 }
 
-// inputError is an error caused by the request rather than the server: the scheduler's
-// *schedule.InputError and the API's own.
-type inputError interface {
-	error
-	InputField() string
-	InputProblem() string
+// location is where a field of the request body is, in Huma's terms: body.spec, or body for the whole.
+func location(field string) string {
+	if field == "" || field == "body" || strings.Contains(field, ".") {
+		return cmp.Or(field, "body")
+	}
+	return "body." + field
 }

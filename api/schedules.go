@@ -37,13 +37,13 @@ type configNameInput struct {
 }
 
 type putConfigInput struct {
-	configNameInput
+	Name    string `path:"name" pattern:"^[a-z0-9][a-z0-9._-]{0,63}$" patternDescription:"lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64" doc:"Config name."`
 	RawBody []byte `contentType:"application/yaml" doc:"The audit config, YAML or JSON, as for varde audit run --config."`
 }
 
 type getConfigInput struct {
-	configNameInput
-	Version int `query:"version" minimum:"0" doc:"Version to get; 0 or absent for the latest."`
+	Name    string `path:"name" pattern:"^[a-z0-9][a-z0-9._-]{0,63}$" patternDescription:"lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64" doc:"Config name."`
+	Version int    `query:"version" minimum:"0" doc:"Version to get; 0 or absent for the latest."`
 }
 
 type configOutput struct{ Body storage.AuditConfig }
@@ -65,11 +65,11 @@ type scheduleIDInput struct {
 }
 type createScheduleInput struct{ Body ScheduleBody }
 type updateScheduleInput struct {
-	scheduleIDInput
+	ID   int64 `path:"id" minimum:"1" doc:"Schedule ID."`
 	Body ScheduleBody
 }
 type enabledInput struct {
-	scheduleIDInput
+	ID   int64 `path:"id" minimum:"1" doc:"Schedule ID."`
 	Body struct {
 		Enabled bool `json:"enabled"`
 	}
@@ -107,7 +107,7 @@ type runListOutput struct{ Body RunList }
 type getRunOutput struct{ Body storage.AuditRun }
 
 type snapshotInput struct {
-	configNameInput
+	Name string `path:"name" pattern:"^[a-z0-9][a-z0-9._-]{0,63}$" patternDescription:"lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64" doc:"Config name."`
 	body io.ReadCloser
 }
 
