@@ -37,11 +37,11 @@ type consoleDeps struct {
 // serveFlags are `varde serve`'s options; each has an environment variable for container use.
 type serveFlags struct {
 	listen, keys, signerCert, signerKey, passwordEnv, outDir, configDir, tsaURL string
-	cas                                                                       pathList
-	workers                                                                   int
-	apiOnly, initKeys                                                         bool
-	jobTimeout, drain, poll                                                   time.Duration
-	rateLimit                                                                 float64
+	cas                                                                         pathList
+	workers                                                                     int
+	apiOnly, initKeys                                                           bool
+	jobTimeout, drain, poll                                                     time.Duration
+	rateLimit                                                                   float64
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -142,7 +142,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("serve: listen on %s: %w", f.listen, err)
 	}
 	hs := &http.Server{Handler: m.Instrument(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
 	if err := sched.Start(ctx); err != nil {
 		ln.Close()
