@@ -96,7 +96,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		DatabaseURL: e.databaseURL, Store: st, Logger: logger, Workers: f.workers, InsertOnly: f.apiOnly,
 		JobTimeout: f.jobTimeout, PollInterval: f.poll, MaxSnapshotBytes: api.MaxSnapshotBytes,
 		Job: schedule.JobDefaults{ConfigDir: f.configDir, KeysDir: f.keys, InitKeys: f.initKeys, SignerCert: f.signerCert,
-			SignerKey: f.signerKey, PasswordEnv: f.passwordEnv, TSAURL: f.tsaURL, OutputDir: f.outDir},
+			SignerKey: f.signerKey, PasswordEnv: f.passwordEnv, TSAURL: f.tsaURL, OutputDir: f.outDir,
+			Emulator: e.labEmulator()},
 		OnAuditDone: func(ctx context.Context, run storage.AuditRun, res *job.Result) {
 			if err := m.ObserveAudit(ctx, st, res.AuditID, res.Status, res.Steps); err != nil {
 				logger.Warn("audit metrics", "audit_id", res.AuditID, "err", err)
