@@ -78,6 +78,18 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if !f.apiOnly && f.keys == "" && f.signerCert == "" {
 		return usagef("serve: --keys DIR (or --signer-cert) is required to sign reports; or --api-only")
 	}
+	// Uploaded configs resolve their relative paths in --config-dir; the server's own paths are made
+	// absolute here so that they mean what they meant on the command line.
+	for _, p := range []*string{&f.keys, &f.signerCert, &f.signerKey, &f.outDir, &f.configDir} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("serve: %s: %w", *p, err)
+		}
+		*p = abs
+	}
 	// The service logs JSON lines, at info, to stderr: one line per request and per audit.
 	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	e.logger = logger
