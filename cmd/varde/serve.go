@@ -34,11 +34,11 @@ type consoleDeps struct {
 	API    *api.Server
 }
 
-// serveFlags are `varde serve`'s options; each has an environment variable for container use.
+// serveFlags are `varde serve`'s options; the paths and the address also come from the environment.
 type serveFlags struct {
 	listen, keys, signerCert, signerKey, passwordEnv, outDir, configDir, tsaURL string
 	cas                                                                         pathList
-	workers                                                                     int
+	workers, dbConns                                                            int
 	apiOnly, initKeys                                                           bool
 	jobTimeout, drain, poll                                                     time.Duration
 	rateLimit                                                                   float64
@@ -68,6 +68,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&f.jobTimeout, "job-timeout", 2*time.Hour, "longest an audit may run")
 	fs.DurationVar(&f.drain, "drain-timeout", 5*time.Minute, "on SIGTERM, how long running audits get to finish before they are interrupted")
 	fs.DurationVar(&f.poll, "poll-interval", 10*time.Second, "how often due schedules are looked for")
+	fs.IntVar(&f.dbConns, "db-conns", 16, "connections the API keeps to Postgres (River has its own)")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 100, "requests a second per token (bursts of twice as many); negative: no limit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -94,7 +95,11 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	e.logger = logger
 
-	st, err := e.openStore(ctx, true) // refuses a database whose schema is older (or newer) than this varde
+	if e.databaseURL == "" {
+		return usagef("serve: no database: set DATABASE_URL or --database-url")
+	}
+	// Open refuses a database whose schema is older (or newer) than this varde: `varde db migrate` first.
+	st, err := storage.Open(ctx, storage.Config{DatabaseURL: e.databaseURL, Logger: logger, MaxConns: int32(f.dbConns)})
 	if err != nil {
 		return err
 	}
