@@ -45,6 +45,9 @@ type Config struct {
 	// RateLimit is the requests per second each token (or, before authentication, each client address)
 	// may make, with bursts of twice as many. Default 100; negative turns limiting off.
 	RateLimit float64
+	// MaxSnapshotBytes bounds an uploaded guest snapshot; give the scheduler the same. Default
+	// DefaultMaxSnapshotBytes.
+	MaxSnapshotBytes int64
 	// ReportTrust is what stored reports are verified against (their signer's CA, TSA roots, CRLs).
 	ReportTrust sign.VerifyConfig
 	// ExportEvidence writes an audit's evidence bundle (the format of `varde evidence export`) to w. Nil:
@@ -61,6 +64,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RateLimit == 0 {
 		c.RateLimit = 100
+	}
+	if c.MaxSnapshotBytes <= 0 {
+		c.MaxSnapshotBytes = DefaultMaxSnapshotBytes
 	}
 }
 
@@ -293,6 +299,9 @@ func firstLine(s string) string {
 
 // location is where a field of the request body is, in Huma's terms: body.spec, or body for the whole.
 func location(field string) string {
+	if field == "archive" { // the snapshot upload: its body is the archive
+		return "body"
+	}
 	if field == "" || field == "body" || strings.Contains(field, ".") {
 		return cmp.Or(field, "body")
 	}

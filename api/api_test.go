@@ -28,6 +28,9 @@ var update = flag.Bool("update", false, "rewrite docs/openapi.json from the serv
 // now is the clock of every test server: token expiry is judged against it, never the real date.
 var now = time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC)
 
+// snapshotLimit is small, so a test can go over it cheaply.
+const snapshotLimit = 64 << 10
+
 type testServer struct {
 	url   string
 	store *storage.Store
@@ -57,7 +60,8 @@ func newServer(t *testing.T, rateLimit float64) *testServer {
 	}
 	t.Cleanup(st.Close)
 	clock := func() time.Time { return now }
-	sched, err := schedule.New(ctx, schedule.Config{DatabaseURL: urls.Writer, Store: st, InsertOnly: true, Now: clock})
+	sched, err := schedule.New(ctx, schedule.Config{DatabaseURL: urls.Writer, Store: st, InsertOnly: true, Now: clock,
+		MaxSnapshotBytes: snapshotLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +70,8 @@ func newServer(t *testing.T, rateLimit float64) *testServer {
 	}
 	t.Cleanup(func() { sched.Stop(context.Background()) })
 	mux := http.NewServeMux()
-	if _, err := api.New(mux, api.Config{Store: st, Scheduler: sched, Now: clock, RateLimit: rateLimit}); err != nil {
+	if _, err := api.New(mux, api.Config{Store: st, Scheduler: sched, Now: clock, RateLimit: rateLimit,
+		MaxSnapshotBytes: snapshotLimit}); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(mux)
@@ -291,6 +296,10 @@ func TestBadInputIsAProblemNamingTheField(t *testing.T) {
 	wantProblem(t, "bad cursor", s.do(t, s.admin, "GET", "/v1/audits?cursor=zzz", "", nil), 422, "query.cursor")
 	wantProblem(t, "unknown query parameter", s.do(t, s.admin, "GET", "/v1/audits?colour=red", "", nil), 422, "query.colour")
 	wantProblem(t, "bad status filter", s.do(t, s.admin, "GET", "/v1/audits?status=done", "", nil), 422, "query.status")
+	wantProblem(t, "snapshot that is no archive", s.do(t, s.admin, "POST", "/v1/configs/demo/snapshots", "application/gzip",
+		[]byte("not a tarball")), 422, "body")
+	wantProblem(t, "snapshot over the limit", s.do(t, s.admin, "POST", "/v1/configs/demo/snapshots", "application/gzip",
+		make([]byte, snapshotLimit+1)), 413, "")
 	wantProblem(t, "run of a missing config", post("/v1/audits", `{"config_name":"nope"}`), 404, "")
 
 	// Nothing half-made was stored: one config (demo, version 1), no schedule.
@@ -301,6 +310,9 @@ func TestBadInputIsAProblemNamingTheField(t *testing.T) {
 	}
 	if ss, err := s.store.ListSchedules(ctx); err != nil || len(ss) != 0 {
 		t.Fatalf("schedules after bad input: %+v, %v", ss, err)
+	}
+	if gs, err := s.store.ListSnapshots(ctx, "demo"); err != nil || len(gs) != 0 {
+		t.Fatalf("snapshots after bad input: %+v, %v", gs, err)
 	}
 }
 

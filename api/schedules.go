@@ -25,11 +25,11 @@ type Scheduler interface {
 	AddSnapshot(ctx context.Context, configName string, archive io.Reader, uploadedBy string) (storage.GuestSnapshot, error)
 }
 
-// Request size limits. A config is a page of YAML; a snapshot is what `varde guest collect` writes, up
-// to the limit guest puts on reading one.
+// Request size limits. A config is a page of YAML; a snapshot is what `varde guest collect` writes
+// (Config.MaxSnapshotBytes bounds it, by default DefaultMaxSnapshotBytes).
 const (
-	MaxConfigBytes   = 1 << 20
-	MaxSnapshotBytes = 256 << 20
+	MaxConfigBytes          = 1 << 20
+	DefaultMaxSnapshotBytes = 64 << 20
 )
 
 type configNameInput struct {
@@ -163,14 +163,14 @@ func (s *Server) registerSchedules() {
 	o = op("upload-snapshot", http.MethodPost, "/v1/configs/{name}/snapshots", "Upload a guest snapshot for the next audit of a config", "configs", token.AuditsRun)
 	o.DefaultStatus = http.StatusCreated
 	o.Errors = append(o.Errors, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity)
-	o.Description += " The body is an archive from `varde guest collect`, at most 256 MiB."
+	o.Description += " The body is an archive from `varde guest collect`, at most " + varde.FormatSize(DefaultMaxSnapshotBytes) + " unless the server says otherwise (413)."
 	o.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
 		"application/gzip": {Schema: &huma.Schema{Type: "string", Format: "binary"}}}}
 	huma.Register(s.api, o, func(ctx context.Context, in *snapshotInput) (*snapshotOutput, error) {
-		lr := &limitReader{r: in.body, left: MaxSnapshotBytes}
+		lr := &limitReader{r: in.body, left: s.cfg.MaxSnapshotBytes}
 		g, err := sc.AddSnapshot(ctx, in.Name, lr, actor(ctx))
 		if lr.over {
-			return nil, huma.Error413RequestEntityTooLarge(fmt.Sprintf("snapshot: more than the %s limit", varde.FormatSize(MaxSnapshotBytes)))
+			return nil, huma.Error413RequestEntityTooLarge(fmt.Sprintf("snapshot: more than the %s limit", varde.FormatSize(s.cfg.MaxSnapshotBytes)))
 		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

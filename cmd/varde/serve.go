@@ -111,13 +111,26 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	sched, err := schedule.New(ctx, schedule.Config{
 		DatabaseURL: e.databaseURL, Store: st, Logger: logger, Workers: f.workers, InsertOnly: f.apiOnly,
-		JobTimeout: f.jobTimeout, PollInterval: f.poll, MaxSnapshotBytes: api.MaxSnapshotBytes,
+		JobTimeout: f.jobTimeout, PollInterval: f.poll, MaxSnapshotBytes: api.DefaultMaxSnapshotBytes,
 		Job: schedule.JobDefaults{ConfigDir: f.configDir, KeysDir: f.keys, InitKeys: f.initKeys, SignerCert: f.signerCert,
 			SignerKey: f.signerKey, PasswordEnv: f.passwordEnv, TSAURL: f.tsaURL, OutputDir: f.outDir,
 			Emulator: e.labEmulator()},
 		OnAuditDone: func(ctx context.Context, run storage.AuditRun, res *job.Result) {
-			if err := m.ObserveAudit(ctx, st, res.AuditID, res.Status, res.Steps); err != nil {
-				logger.Warn("audit metrics", "audit_id", res.AuditID, "err", err)
+			if res == nil && run.AuditID == nil {
+				return
+			}
+			var (
+				id     int64
+				status storage.AuditStatus
+				steps  []storage.Step
+			)
+			if res != nil {
+				id, status, steps = res.AuditID, res.Status, res.Steps
+			} else {
+				id, status = *run.AuditID, storage.AuditStatus(run.Status)
+			}
+			if err := m.ObserveAudit(ctx, st, id, status, steps); err != nil {
+				logger.Warn("audit metrics", "audit_id", id, "err", err)
 			}
 		},
 	})
@@ -129,7 +142,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	srv, err := api.New(mux, api.Config{Store: st, Scheduler: sched, Logger: logger, RateLimit: f.rateLimit, ReportTrust: trust})
+	srv, err := api.New(mux, api.Config{Store: st, Scheduler: sched, Logger: logger, RateLimit: f.rateLimit, ReportTrust: trust,
+		MaxSnapshotBytes: api.DefaultMaxSnapshotBytes})
 	if err != nil {
 		return err
 	}
