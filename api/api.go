@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -168,10 +169,35 @@ func actor(ctx context.Context) string {
 // touchEvery is how stale a token's last_used_at may be before a request writes it again.
 const touchEvery = time.Minute
 
-// authenticate admits a request to an operation when its bearer token is well formed, known, neither
-// revoked nor expired, carries the operation's scope and is within its rate. Failures are 401 (no
-// valid token), 403 (a valid token without the scope) or 429, all problem+json. The token is never
-// logged; its ID and name are.
+// ErrTokenRefused is under every error for a presented token that is not accepted: malformed, a wrong
+// checksum, unknown, revoked or expired. Other errors from Authenticate mean the check itself failed.
+var ErrTokenRefused = errors.New("token refused")
+
+// Authenticate checks a presented token (without "Bearer "): its form and checksum first, so a typo
+// costs no lookup, then its record, which must be neither revoked nor expired at now. A refused token
+// that has a record is returned with the error, so callers can log and rate-limit it by ID. The web
+// console signs in with the same check.
+func Authenticate(ctx context.Context, st *storage.Store, raw string, now time.Time) (storage.APIToken, error) {
+	if err := token.Check(raw); err != nil {
+		return storage.APIToken{}, fmt.Errorf("%w: %w", ErrTokenRefused, err)
+	}
+	t, err := st.TokenByDigest(ctx, token.Digest(raw))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return t, fmt.Errorf("%w: no such token", ErrTokenRefused)
+	case err != nil:
+		return t, err
+	case t.RevokedAt != nil:
+		return t, fmt.Errorf("%w: token %d was revoked at %s", ErrTokenRefused, t.ID, t.RevokedAt.UTC().Format(time.RFC3339))
+	case !now.Before(t.ExpiresAt):
+		return t, fmt.Errorf("%w: token %d expired at %s", ErrTokenRefused, t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return t, nil
+}
+
+// authenticate admits a request to an operation when its bearer token passes Authenticate, carries the
+// operation's scope and is within its rate. Failures are 401 (no valid token), 403 (a valid token
+// without the scope) or 429, all problem+json. The token is never logged; its ID and name are.
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	o := ctx.Operation()
 	need := scopeOf(o)
@@ -179,61 +205,42 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		next(ctx)
 		return
 	}
-	deny := func(status int, msg string) {
+	deny := func(msg string) {
 		ctx.SetHeader("WWW-Authenticate", `Bearer realm="varde"`)
-		huma.WriteErr(s.api, ctx, status, msg)
+		huma.WriteErr(s.api, ctx, http.StatusUnauthorized, msg)
 	}
 	client := clientAddr(ctx.RemoteAddr())
 	raw, ok := strings.CutPrefix(ctx.Header("Authorization"), "Bearer ")
-	if !ok || strings.TrimSpace(raw) == "" {
-		if !s.allow(ctx, "addr "+client) {
-			return
+	if raw = strings.TrimSpace(raw); !ok || raw == "" {
+		if s.allow(ctx, "addr "+client) {
+			deny("no token: send Authorization: Bearer varde_...")
 		}
-		deny(http.StatusUnauthorized, "no token: send Authorization: Bearer varde_...")
-		return
-	}
-	raw = strings.TrimSpace(raw)
-	if err := token.Check(raw); err != nil {
-		if !s.allow(ctx, "addr "+client) {
-			return
-		}
-		deny(http.StatusUnauthorized, "token refused: "+err.Error())
-		return
-	}
-	t, err := s.cfg.Store.TokenByDigest(ctx.Context(), token.Digest(raw))
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		if !s.allow(ctx, "addr "+client) {
-			return
-		}
-		s.cfg.Logger.Info("unknown token", "operation", o.OperationID, "client", client)
-		deny(http.StatusUnauthorized, "token refused: no such token")
-		return
-	case err != nil:
-		s.cfg.Logger.Error("token lookup", "operation", o.OperationID, "err", err)
-		huma.WriteErr(s.api, ctx, http.StatusServiceUnavailable, "cannot check the token now: the database did not answer")
-		return
-	}
-	if !s.allow(ctx, fmt.Sprint("token ", t.ID)) {
 		return
 	}
 	now := s.cfg.Now()
-	log := s.cfg.Logger.With("token_id", t.ID, "token_name", t.Name, "operation", o.OperationID, "client", client)
+	t, err := Authenticate(ctx.Context(), s.cfg.Store, raw, now)
+	key := "addr " + client // guesses are limited by where they come from
+	if t.ID != 0 {
+		key = fmt.Sprint("token ", t.ID)
+	}
+	if !s.allow(ctx, key) {
+		return
+	}
+	log := s.cfg.Logger.With("operation", o.OperationID, "client", client)
+	if t.ID != 0 {
+		log = log.With("token_id", t.ID, "token_name", t.Name)
+	}
 	switch {
-	case t.RevokedAt != nil:
-		log.Info("revoked token used")
-		deny(http.StatusUnauthorized, fmt.Sprintf("token refused: token %d was revoked at %s", t.ID, t.RevokedAt.UTC().Format(time.RFC3339)))
+	case errors.Is(err, ErrTokenRefused):
+		log.Info("token refused", "why", err.Error())
+		deny(err.Error())
 		return
-	case !now.Before(t.ExpiresAt):
-		log.Info("expired token used")
-		deny(http.StatusUnauthorized, fmt.Sprintf("token refused: token %d expired at %s", t.ID, t.ExpiresAt.UTC().Format(time.RFC3339)))
+	case err != nil:
+		log.Error("token lookup", "err", err)
+		huma.WriteErr(s.api, ctx, http.StatusServiceUnavailable, "cannot check the token now: the database did not answer")
 		return
 	}
-	has := false
-	for _, sc := range t.Scopes {
-		has = has || token.Scope(sc) == need
-	}
-	if !has {
+	if !slices.Contains(t.Scopes, string(need)) {
 		log.Info("token lacks scope", "scope", need)
 		huma.WriteErr(s.api, ctx, http.StatusForbidden,
 			fmt.Sprintf("token %d (%s) lacks the scope %s that this operation needs", t.ID, t.Name, need))

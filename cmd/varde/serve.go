@@ -27,11 +27,15 @@ import (
 // by ServeMux's longest-pattern rule.
 var mountConsole func(mux *http.ServeMux, deps consoleDeps) error
 
-// consoleDeps is what the console gets from the server.
+// consoleDeps is what the console gets from the server. Tokens are checked with api.Authenticate, the
+// API's own check.
 type consoleDeps struct {
-	Store  *storage.Store
-	Logger *slog.Logger
-	API    *api.Server
+	Store     *storage.Store
+	Logger    *slog.Logger
+	API       *api.Server
+	Scheduler *schedule.Service
+	// ReportTrust is what the API verifies reports against (the console's TrustRoots: ReportTrust.Roots).
+	ReportTrust sign.VerifyConfig
 }
 
 // serveFlags are `varde serve`'s options; the paths and the address also come from the environment.
@@ -164,7 +168,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	})
 	mux.Handle("GET /metrics", m.Handler())
 	if mountConsole != nil {
-		if err := mountConsole(mux, consoleDeps{Store: st, Logger: logger, API: srv}); err != nil {
+		if err := mountConsole(mux, consoleDeps{Store: st, Logger: logger, API: srv, Scheduler: sched, ReportTrust: trust}); err != nil {
 			return fmt.Errorf("serve: console: %w", err)
 		}
 	}
