@@ -167,6 +167,11 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", m.Handler())
+	stopUI, err := mountRiverUI(ctx, mux, e.databaseURL, st, logger, time.Now)
+	if err != nil {
+		return err
+	}
+	defer stopUI()
 	if mountConsole != nil {
 		if err := mountConsole(mux, consoleDeps{Store: st, Logger: logger, API: srv, Scheduler: sched, ReportTrust: trust}); err != nil {
 			return fmt.Errorf("serve: console: %w", err)

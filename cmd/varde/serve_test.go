@@ -271,6 +271,28 @@ func TestServeEndToEnd(t *testing.T) {
 	if t.Failed() {
 		t.Logf("metrics:\n%s", mb)
 	}
+	// River's UI, for admins only: Basic authentication with the token as password, as a browser sends it.
+	if r, err := http.Get(se.base + "/riverui/"); err != nil || r.StatusCode != 401 {
+		t.Fatalf("/riverui/ without a token: %v %v", r, err)
+	}
+	// River marks the job completed a moment after the run's own record says so: poll.
+	var jobs []byte
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", se.base+"/riverui/api/jobs?state=completed&limit=5", nil)
+		req.SetBasicAuth("admin", se.token)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil || r.StatusCode != 200 {
+			t.Fatalf("/riverui/api/jobs as admin: %v %v", r, err)
+		}
+		jobs, _ = io.ReadAll(r.Body)
+		r.Body.Close()
+		if strings.Contains(string(jobs), "varde_audit") {
+			break
+		}
+	}
+	if !strings.Contains(string(jobs), "varde_audit") {
+		t.Fatalf("River's UI lists no completed audit job: %s", jobs)
+	}
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if r, err := http.Get(se.base + p); err != nil || r.StatusCode != 200 {
 			t.Fatalf("%s: %v %v", p, r, err)
