@@ -110,9 +110,6 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	defer st.Close()
 
 	m := metrics.New(logger)
-	if err := m.Register(metrics.NewDBCollector(st, 5*time.Second)); err != nil {
-		return err
-	}
 	sched, err := schedule.New(ctx, schedule.Config{
 		DatabaseURL: e.databaseURL, Store: st, Logger: logger, Workers: f.workers, InsertOnly: f.apiOnly,
 		JobTimeout: f.jobTimeout, PollInterval: f.poll, MaxSnapshotBytes: api.DefaultMaxSnapshotBytes,
@@ -139,6 +136,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		},
 	})
 	if err != nil {
+		return err
+	}
+	if err := m.Register(metrics.NewDBCollector(sched, st, 5*time.Second)); err != nil {
 		return err
 	}
 	trust, err := reportTrust(f)
