@@ -13,6 +13,7 @@ FUZZ_TARGETS := ./guest/nginxconf:FuzzNginx ./guest/mycnf:FuzzMyCnf ./guest/xenc
                 ./guest:FuzzSnapshot ./audit/residency:FuzzInventory ./job:FuzzProbeRTT \
                 ./job:FuzzConfig ./probes:FuzzTargets ./geoip/cloud:FuzzRanges \
                 ./reports/sign:FuzzVerify ./reports/sign:FuzzVerifyCMS ./reports/sign:FuzzKeyFile \
+                ./token:FuzzCheck \
                 ./schedule:FuzzSpec
 
 .PHONY: all build deps test fuzz demo serve bench bench-api clean

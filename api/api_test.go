@@ -361,6 +361,22 @@ func TestOpenAPIDocumentIsCommitted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (go test ./api -run OpenAPI -update writes it)", err)
 	}
+	// Every operation needs a token with exactly one scope that exists: none is open by accident.
+	var d struct {
+		Paths map[string]map[string]struct {
+			Security []map[string][]string `json:"security"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(r.body, &d); err != nil {
+		t.Fatal(err)
+	}
+	for path, ops := range d.Paths {
+		for method, o := range ops {
+			if len(o.Security) != 1 || len(o.Security[0]["token"]) != 1 || !token.Scope(o.Security[0]["token"][0]).Valid() {
+				t.Errorf("%s %s: security %v, want one scope of the token scheme", method, path, o.Security)
+			}
+		}
+	}
 	if !bytes.Equal(want, doc.Bytes()) {
 		t.Fatalf("the served OpenAPI document differs from %s: run go test ./api -run OpenAPI -update and commit it", path)
 	}
