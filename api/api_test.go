@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +34,7 @@ var now = time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC)
 const snapshotLimit = 64 << 10
 
 type testServer struct {
+	log   *syncBuffer // the server's log
 	url   string
 	store *storage.Store
 	admin string // a token with every scope
@@ -70,7 +73,9 @@ func newServer(t *testing.T, rateLimit float64) *testServer {
 	}
 	t.Cleanup(func() { sched.Stop(context.Background()) })
 	mux := http.NewServeMux()
-	if _, err := api.New(mux, api.Config{Store: st, Scheduler: sched, Now: clock, RateLimit: rateLimit,
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	if _, err := api.New(mux, api.Config{Store: st, Scheduler: sched, Now: clock, RateLimit: rateLimit, Logger: logger,
 		MaxSnapshotBytes: snapshotLimit}); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +85,25 @@ func newServer(t *testing.T, rateLimit float64) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{url: hs.URL, store: st, admin: admin.Token}
+	return &testServer{log: logs, url: hs.URL, store: st, admin: admin.Token}
+}
+
+// syncBuffer is a log sink the server's goroutines share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func scopeNames(ss []token.Scope) []string {
@@ -222,6 +245,16 @@ func TestAuth(t *testing.T) {
 	tok, err := s.store.TokenByDigest(ctx, token.Digest(reader))
 	if err != nil || tok.LastUsedAt == nil || !tok.LastUsedAt.Equal(now) {
 		t.Fatalf("last used: %+v, %v", tok.LastUsedAt, err)
+	}
+	// Use is logged by the token's ID and name, never the token.
+	logs := s.log.String()
+	if !strings.Contains(logs, `"token_name":"reader"`) || !strings.Contains(logs, `"token_name":"revoked"`) {
+		t.Errorf("the log does not name the tokens used:\n%s", logs)
+	}
+	for _, tok := range []string{reader, expired, revoked, wellFormed, string(typo)} {
+		if strings.Contains(logs, tok) {
+			t.Fatalf("the log holds a token:\n%s", logs)
+		}
 	}
 	// Documents and health need no token.
 	if r := s.do(t, "", "GET", "/openapi.json", "", nil); r.status != 200 {
