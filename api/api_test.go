@@ -323,6 +323,7 @@ func TestBadInputIsAProblemNamingTheField(t *testing.T) {
 	wantProblem(t, "config that is not YAML", put("broken", "{{{"), 422, "")
 	wantProblem(t, "bad config name", put("Not_OK!", demoConfig), 422, "path.name")
 	wantProblem(t, "config over the size limit", put("big", "organisation: X\n#"+strings.Repeat("x", api.MaxConfigBytes)), 413, "")
+	wantProblem(t, "unknown operation", s.do(t, s.admin, "GET", "/v1/nothing", "", nil), 404, "")
 	wantProblem(t, "unknown audit", s.do(t, s.admin, "GET", "/v1/audits/424242", "", nil), 404, "")
 	wantProblem(t, "unknown audit's findings", s.do(t, s.admin, "GET", "/v1/audits/424242/findings", "", nil), 404, "")
 	wantProblem(t, "audit id not a number", s.do(t, s.admin, "GET", "/v1/audits/abc", "", nil), 422, "path.id")
