@@ -42,7 +42,7 @@ type testServer struct {
 
 // newServer runs the API on a fresh, migrated database (River's schema too), as varde_writer, with a
 // real schedule service that enqueues runs but runs no jobs (InsertOnly).
-func newServer(t *testing.T, rateLimit float64) *testServer {
+func newServer(t testing.TB, rateLimit float64) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	urls := pgtest.DatabaseRoles(t)
@@ -131,7 +131,7 @@ type response struct {
 	body   []byte
 }
 
-func (s *testServer) do(t *testing.T, tok, method, path, contentType string, body []byte) response {
+func (s *testServer) do(t testing.TB, tok, method, path, contentType string, body []byte) response {
 	t.Helper()
 	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
 	if err != nil {
