@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -21,6 +20,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/varde/varde/job"
 	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/schedule"
 	"github.com/varde/varde/storage"
@@ -52,9 +52,9 @@ type Config struct {
 	MaxSnapshotBytes int64
 	// ReportTrust is what stored reports are verified against (their signer's CA, TSA roots, CRLs).
 	ReportTrust sign.VerifyConfig
-	// ExportEvidence writes an audit's evidence bundle (the format of `varde evidence export`) to w. Nil:
-	// the export operation answers 501 until the binary has an exporter.
-	ExportEvidence func(ctx context.Context, auditID int64, w io.Writer) error
+	// ExportEvidence makes an audit's evidence bundle, as `varde evidence export` writes it
+	// (docs/evidence-format.md). Nil: the export operation answers 501 (a replica without the log's key).
+	ExportEvidence func(ctx context.Context, auditID int64) (*job.Bundle, error)
 }
 
 func (c *Config) setDefaults() {

@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/varde/varde"
+	"github.com/varde/varde/job"
 	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/storage"
 	"github.com/varde/varde/token"
@@ -118,23 +119,29 @@ func (s *Server) registerReports() {
 	})
 
 	o = op("export-evidence", http.MethodGet, "/v1/audits/{id}/evidence/export", "Export an audit's evidence bundle (as varde evidence export)", "evidence", token.EvidenceRead)
-	o.Errors = append(o.Errors, http.StatusNotFound, http.StatusNotImplemented)
-	huma.Register(s.api, o, func(ctx context.Context, in *auditIDInput) (*huma.StreamResponse, error) {
+	o.Description += " The bundle (docs/evidence-format.md) holds every chain row, sample, report row, the audit's leaves in the evidence log with inclusion proofs, the signed checkpoints and the log's public key: docs/verify-bundle.py checks it without varde."
+	o.Errors = append(o.Errors, http.StatusNotFound, http.StatusConflict, http.StatusNotImplemented)
+	huma.Register(s.api, o, func(ctx context.Context, in *auditIDInput) (*bundleOutput, error) {
 		if s.cfg.ExportEvidence == nil {
-			return nil, huma.NewError(http.StatusNotImplemented, "this varde has no evidence exporter")
+			return nil, huma.NewError(http.StatusNotImplemented, "this server has no evidence log key to export with (varde serve --keys)")
 		}
 		if _, err := s.cfg.Store.GetAudit(ctx, in.ID); err != nil {
 			return nil, s.fail(ctx, "export evidence", err)
 		}
-		return &huma.StreamResponse{Body: func(hc huma.Context) {
-			hc.SetHeader("Content-Type", "application/octet-stream")
-			hc.SetHeader("Content-Disposition", fmt.Sprintf(`attachment; filename="varde-evidence-%d"`, in.ID))
-			if err := s.cfg.ExportEvidence(hc.Context(), in.ID, hc.BodyWriter()); err != nil {
-				s.cfg.Logger.Error("export evidence", "audit_id", in.ID, "err", err)
-				panic(http.ErrAbortHandler)
-			}
-		}}, nil
+		b, err := s.cfg.ExportEvidence(ctx, in.ID)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, huma.Error409Conflict("export evidence: the evidence log has no key on this server yet (no audit has been sealed)")
+		}
+		if err != nil {
+			return nil, s.fail(ctx, "export evidence", err)
+		}
+		return &bundleOutput{ContentDisposition: fmt.Sprintf(`attachment; filename="varde-evidence-%d.json"`, in.ID), Body: b}, nil
 	})
+}
+
+type bundleOutput struct {
+	ContentDisposition string `header:"Content-Disposition"`
+	Body               *job.Bundle
 }
 
 // readReport loads a report's record and its file, from the path recorded when it was made (replicas

@@ -14,6 +14,7 @@ import (
 
 	"github.com/varde/varde"
 	"github.com/varde/varde/api"
+	"github.com/varde/varde/evidencelog"
 	"github.com/varde/varde/job"
 	"github.com/varde/varde/metrics"
 	"github.com/varde/varde/reports/sign"
@@ -144,8 +145,20 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	srv, err := api.New(mux, api.Config{Store: st, Scheduler: sched, Logger: logger, RateLimit: f.rateLimit, ReportTrust: trust,
-		MaxSnapshotBytes: api.DefaultMaxSnapshotBytes})
+	acfg := api.Config{Store: st, Scheduler: sched, Logger: logger, RateLimit: f.rateLimit, ReportTrust: trust,
+		MaxSnapshotBytes: api.DefaultMaxSnapshotBytes}
+	if f.keys != "" {
+		// The log's key and checkpoints are where the audits keep them: in the signing keys directory.
+		// They are read per export, since the first audit makes them.
+		acfg.ExportEvidence = func(ctx context.Context, auditID int64) (*job.Bundle, error) {
+			lg, err := job.OpenLogVerifier(st, filepath.Join(f.keys, evidencelog.PubKeyFile), filepath.Join(f.keys, "checkpoints"))
+			if err != nil {
+				return nil, err
+			}
+			return lg.ExportBundle(ctx, auditID)
+		}
+	}
+	srv, err := api.New(mux, acfg)
 	if err != nil {
 		return err
 	}

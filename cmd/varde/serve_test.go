@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varde/varde/evidencelog"
 	"github.com/varde/varde/storage"
 	"github.com/varde/varde/storage/pgtemp/pgtest"
 )
@@ -248,8 +249,23 @@ func TestServeEndToEnd(t *testing.T) {
 	if !ev.Holds || ev.Rows == 0 {
 		t.Fatalf("evidence: %+v", ev)
 	}
-	// Until `varde evidence export` lands (issue 11), the export says so rather than pretending.
-	se.must(501, "GET", fmt.Sprintf("/v1/audits/%d/evidence/export", id), "", nil, nil)
+	// The bundle, checked without varde by the independent verifier, with the log key the auditor holds.
+	bundle := se.must(200, "GET", fmt.Sprintf("/v1/audits/%d/evidence/export", id), "", nil, nil)
+	bundlePath := filepath.Join(se.dir, "bundle.json")
+	if err := os.WriteFile(bundlePath, bundle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := os.ReadFile(filepath.Join(se.dir, "keys", evidencelog.PubKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("python3"); err == nil {
+		if out, err := exec.Command("python3", "../../docs/verify-bundle.py", bundlePath, "--log-key", strings.TrimSpace(string(pub))).CombinedOutput(); err != nil {
+			t.Fatalf("verify-bundle.py on the exported bundle: %v\n%s", err, out)
+		}
+	} else if os.Getenv("CI") == "true" {
+		t.Fatal("python3 is missing in CI")
+	}
 	se.run(se.urls.Writer, "verify", "--audit", fmt.Sprint(id))
 
 	resp, err := http.Get(se.base + "/metrics")
