@@ -77,13 +77,19 @@ func (s *Server) registerReports() {
 	})
 
 	o = op("get-report-pdf", http.MethodGet, "/v1/reports/{id}/pdf", "Download a signed report", "reports", token.ReportsRead)
-	o.Errors = append(o.Errors, http.StatusNotFound)
+	o.Errors = append(o.Errors, http.StatusNotFound, http.StatusConflict)
 	huma.Register(s.api, o, func(ctx context.Context, in *reportIDInput) (*pdfOutput, error) {
 		r, pdf, err := s.readReport(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
 		sum := sha256.Sum256(pdf)
+		if hex.EncodeToString(sum[:]) != r.SHA256 {
+			// A file changed since it was signed and recorded is not handed out as the report.
+			s.cfg.Logger.Warn("report file differs from its record", "report_id", r.ID, "path", r.Path)
+			return nil, huma.Error409Conflict(fmt.Sprintf("report %d: the file on the server is not the one recorded (sha256 %x, recorded %s); POST /v1/reports/%d/verify says more",
+				r.ID, sum, r.SHA256, r.ID))
+		}
 		return &pdfOutput{ContentType: "application/pdf", Body: pdf,
 			ContentDisposition: fmt.Sprintf(`attachment; filename="varde-audit-%d-%s.pdf"`, r.AuditID, r.Kind),
 			Digest:             "sha-256=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"}, nil

@@ -241,6 +241,22 @@ func TestServeEndToEnd(t *testing.T) {
 	if !kinds["compliance"] || !kinds["sales"] {
 		t.Fatalf("reports %+v: want a compliance and a sales report", reps)
 	}
+	// A report file changed on the server after it was recorded is refused, and verify says why.
+	f, err := os.OpenFile(reps[0].Path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("%% appended\n")
+	f.Close()
+	se.must(409, "GET", fmt.Sprintf("/v1/reports/%d/pdf", reps[0].ID), "", nil, nil)
+	var tampered struct {
+		Valid         bool `json:"valid"`
+		SHA256Matches bool `json:"sha256_matches"`
+	}
+	se.must(200, "POST", fmt.Sprintf("/v1/reports/%d/verify", reps[0].ID), "", nil, &tampered)
+	if tampered.Valid || tampered.SHA256Matches {
+		t.Fatalf("a changed report file verifies: %+v", tampered)
+	}
 	var ev struct {
 		Holds bool  `json:"holds"`
 		Rows  int64 `json:"rows"`
