@@ -22,9 +22,31 @@ import (
 
 // AuditList is a page of audits, newest first.
 type AuditList struct {
-	Items []storage.Audit `json:"items"`
+	Items []AuditSummary `json:"items"`
 	// NextCursor, when set, is the cursor query parameter that gives the next page.
 	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// AuditSummary is an audit in a list: the audit without its config (GET /v1/audits/{id} has it).
+type AuditSummary struct {
+	ID            int64               `json:"id"`
+	Kind          string              `json:"kind"`
+	Organisation  string              `json:"organisation"`
+	PeriodStart   *time.Time          `json:"period_start,omitempty"`
+	PeriodEnd     *time.Time          `json:"period_end,omitempty"`
+	Status        storage.AuditStatus `json:"status"`
+	StartedAt     time.Time           `json:"started_at"`
+	FinishedAt    *time.Time          `json:"finished_at,omitempty"`
+	ToolVersion   string              `json:"tool_version"`
+	RulesVersion  string              `json:"rules_version"`
+	ChainLength   int64               `json:"chain_length"`
+	CanonicalForm int                 `json:"canonical_form"`
+}
+
+func summary(a storage.Audit) AuditSummary {
+	return AuditSummary{ID: a.ID, Kind: a.Kind, Organisation: a.Organisation, PeriodStart: a.PeriodStart, PeriodEnd: a.PeriodEnd,
+		Status: a.Status, StartedAt: a.StartedAt, FinishedAt: a.FinishedAt, ToolVersion: a.ToolVersion, RulesVersion: a.RulesVersion,
+		ChainLength: a.ChainLength, CanonicalForm: a.CanonicalForm}
 }
 
 type listAuditsInput struct {
@@ -92,7 +114,10 @@ func (s *Server) registerAudits() {
 			if err != nil {
 				return nil, s.fail(ctx, "list audits", err)
 			}
-			out := &auditListOutput{Body: AuditList{Items: audits}}
+			out := &auditListOutput{Body: AuditList{Items: make([]AuditSummary, len(audits))}}
+			for i, a := range audits {
+				out.Body.Items[i] = summary(a)
+			}
 			if more {
 				out.Body.NextCursor = encodeCursor(audits[len(audits)-1].ID)
 				out.Link = fmt.Sprintf(`<%s>; rel="next"`, nextLink(in, out.Body.NextCursor))
