@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/varde/varde/storage"
 	"github.com/varde/varde/token"
@@ -172,6 +173,9 @@ func nextLink(in *listAuditsInput, cursor string) string {
 	return "/v1/audits?" + strings.Join(q, "&")
 }
 
+// streamTimeout bounds the writing of one streamed list.
+const streamTimeout = 10 * time.Minute
+
 // streamOp registers a GET that streams an audit's rows as one JSON array, written as the rows come
 // from Postgres. A missing audit is a 404 problem, since nothing has been written yet; a failure after
 // the first byte aborts the connection, so a client never takes a cut-off array for a whole one.
@@ -191,6 +195,10 @@ func streamOp[T any](s *Server, id, path, summary string, each func(context.Cont
 				enc     *json.Encoder
 				started bool
 			)
+			// A stream holds a database connection while the client reads: a client too slow to take an
+			// audit's rows within streamTimeout loses the connection rather than hold it for ever.
+			_, rw := humago.Unwrap(hc)
+			_ = http.NewResponseController(rw).SetWriteDeadline(time.Now().Add(streamTimeout))
 			start := func() {
 				hc.SetHeader("Content-Type", "application/json")
 				hc.SetStatus(http.StatusOK)
