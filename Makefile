@@ -4,7 +4,7 @@ BIN          := bin/varde
 # The latency lab runs in a program of its own, never linked into varde; varde finds it beside itself.
 LAB          := bin/varde-lab
 # Debian packages the tests, benchmarks and demo use; .ci/deps installs the missing ones.
-APT_PACKAGES := poppler-utils qpdf fping lynis libnss3-tools iproute2 iputils-ping openssl python3
+APT_PACKAGES := poppler-utils qpdf fping lynis libnss3-tools iproute2 iputils-ping openssl python3 curl jq
 # Runs per fuzz target: a count, not a time (-fuzztime=10s can hit a Go 1.26 fuzz coordinator race that
 # fails with "context deadline exceeded" and no reproducer).
 FUZZRUNS     ?= 2000
@@ -13,9 +13,10 @@ FUZZ_TARGETS := ./guest/nginxconf:FuzzNginx ./guest/mycnf:FuzzMyCnf ./guest/xenc
                 ./guest:FuzzSnapshot ./audit/residency:FuzzInventory ./job:FuzzProbeRTT \
                 ./job:FuzzConfig ./probes:FuzzTargets ./geoip/cloud:FuzzRanges \
                 ./reports/sign:FuzzVerify ./reports/sign:FuzzVerifyCMS ./reports/sign:FuzzKeyFile \
-                ./evidencelog:FuzzOpen ./reports:FuzzExtractEvidence ./schedule:FuzzSpec
+                ./evidencelog:FuzzOpen ./reports:FuzzExtractEvidence \
+                ./token:FuzzCheck ./schedule:FuzzSpec
 
-.PHONY: all build deps test fuzz demo bench clean
+.PHONY: all build deps test fuzz demo serve bench bench-api clean
 
 all: build
 
@@ -50,8 +51,16 @@ fuzz:
 demo: deps build
 	@bash demo/run
 
+# The scheduled audit service on localhost with the demo config scheduled and one audit started.
+serve: deps build
+	@bash demo/serve
+
 bench: deps build
 	$(GO) run ./bench/ingest
+
+# GET /v1/audits and GET /v1/audits/{id}/findings at 500 requests/s for 30 s against one varde serve.
+bench-api: deps build
+	$(GO) run ./bench/api
 
 clean:
 	rm -rf bin out
