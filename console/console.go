@@ -26,7 +26,7 @@ import (
 
 // Evidence is what the console reads of stored audits. *storage.Store implements it.
 type Evidence interface {
-	ListAuditsFiltered(ctx context.Context, f storage.AuditFilter) ([]storage.Audit, error)
+	AuditPage(ctx context.Context, f storage.AuditFilter) ([]storage.Audit, bool, error)
 	GetAudit(ctx context.Context, id int64) (storage.Audit, error)
 	Steps(ctx context.Context, auditID int64) ([]storage.Step, error)
 	Verify(ctx context.Context, auditID int64) (storage.ChainReport, error)

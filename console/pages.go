@@ -188,7 +188,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 			d.Schedules = append(d.Schedules, row)
 		}
 	}
-	as, err := h.cfg.Evidence.ListAuditsFiltered(ctx, storage.AuditFilter{Limit: 20})
+	as, _, err := h.cfg.Evidence.AuditPage(ctx, storage.AuditFilter{Limit: 20})
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -210,12 +210,13 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 }
 
 type auditsData struct {
-	Filter                      storage.AuditFilter
-	From, Before, Status, Kind  string
-	Statuses, Kinds             []string
-	Audits                      []auditRow
-	Error                       string
-	Limit                       int
+	Filter                     storage.AuditFilter
+	From, Before, Status, Kind string
+	Statuses, Kinds            []string
+	Audits                     []auditRow
+	Error                      string
+	Limit                      int
+	More                       bool
 }
 
 func (h *Handler) auditsPage(w http.ResponseWriter, r *http.Request) {
@@ -232,10 +233,11 @@ func (h *Handler) auditsPage(w http.ResponseWriter, r *http.Request) {
 		f.Kind = d.Kind
 	}
 	status := http.StatusOK
+	var from, before time.Time
 	for _, p := range []struct {
 		s  string
 		to *time.Time
-	}{{d.From, &f.StartedFrom}, {d.Before, &f.StartedBefore}} {
+	}{{d.From, &from}, {d.Before, &before}} {
 		if p.s == "" {
 			continue
 		}
@@ -246,9 +248,15 @@ func (h *Handler) auditsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		*p.to = t
 	}
+	if !from.IsZero() {
+		f.StartedAfter = &from
+	}
+	if !before.IsZero() {
+		f.StartedBefore = &before
+	}
 	d.Filter = f
 	if d.Error == "" {
-		as, err := h.cfg.Evidence.ListAuditsFiltered(r.Context(), f)
+		as, more, err := h.cfg.Evidence.AuditPage(r.Context(), f)
 		if err != nil {
 			h.serverError(w, r, err)
 			return
@@ -261,6 +269,7 @@ func (h *Handler) auditsPage(w http.ResponseWriter, r *http.Request) {
 			}
 			d.Audits = append(d.Audits, ar)
 		}
+		d.More = more
 	}
 	h.render(w, r, status, "audits", "Audits", d)
 }

@@ -149,7 +149,10 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	w.Write(buf.Bytes())
 }
 
-type errorData struct{ Status int; Message string }
+type errorData struct {
+	Status  int
+	Message string
+}
 
 func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	h.render(w, r, status, "error", "Error", errorData{status, msg})

@@ -10,55 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Reads and session rows for the web console (package console). The evidence readers above load a whole
-// audit; the console pages an audit with ten thousand findings, so these filter and page in SQL.
-
-// AuditFilter narrows ListAuditsFiltered. Zero fields match everything.
-type AuditFilter struct {
-	Status AuditStatus
-	Kind   string
-	// Organisation matches as a case-insensitive substring.
-	Organisation string
-	// StartedFrom and StartedBefore bound started_at: [From, Before).
-	StartedFrom, StartedBefore time.Time
-	// Limit defaults to 100 and is capped at 1000.
-	Limit int
-}
-
-// ListAuditsFiltered returns audits matching f, newest first. Each audit's config is left out (nil): a
-// list does not need it.
-func (s *Store) ListAuditsFiltered(ctx context.Context, f AuditFilter) ([]Audit, error) {
-	if f.Limit <= 0 {
-		f.Limit = 100
-	}
-	f.Limit = min(f.Limit, 1000)
-	var from, before *time.Time
-	if !f.StartedFrom.IsZero() {
-		t := pgTime(f.StartedFrom)
-		from = &t
-	}
-	if !f.StartedBefore.IsZero() {
-		t := pgTime(f.StartedBefore)
-		before = &t
-	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT id, kind, organisation, period_start, period_end, status, started_at, finished_at, tool_version,
-		       rules_version, NULL::jsonb AS config, chain_length, chain_head, canonical_form
-		FROM audits
-		WHERE ($1 = '' OR status = $1) AND ($2 = '' OR kind = $2)
-		  AND ($3 = '' OR strpos(lower(organisation), lower($3)) > 0)
-		  AND ($4::timestamptz IS NULL OR started_at >= $4) AND ($5::timestamptz IS NULL OR started_at < $5)
-		ORDER BY id DESC LIMIT $6`,
-		string(f.Status), f.Kind, f.Organisation, from, before, f.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("list audits: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Audit])
-	if err != nil {
-		return nil, fmt.Errorf("list audits: %w", err)
-	}
-	return out, nil
-}
+// Reads and session rows for the web console (package console). The evidence readers load a whole audit;
+// the console pages an audit with ten thousand findings, so these filter and page in SQL.
 
 // FindingFilter narrows FindingsPage. Empty slices match everything.
 type FindingFilter struct {
