@@ -13,16 +13,17 @@ import (
 	"time"
 
 	"github.com/varde/varde/storage"
+	"github.com/varde/varde/token"
 )
 
 // Scopes of API tokens (issue 16) that the console maps its roles onto.
 const (
-	ScopeAuditsRead     = "audits:read"
-	ScopeAuditsRun      = "audits:run"
-	ScopeSchedulesWrite = "schedules:write"
-	ScopeReportsRead    = "reports:read"
-	ScopeEvidenceRead   = "evidence:read"
-	ScopeTokensAdmin    = "tokens:admin"
+	ScopeAuditsRead     = string(token.AuditsRead)
+	ScopeAuditsRun      = string(token.AuditsRun)
+	ScopeSchedulesWrite = string(token.SchedulesWrite)
+	ScopeReportsRead    = string(token.ReportsRead)
+	ScopeEvidenceRead   = string(token.EvidenceRead)
+	ScopeTokensAdmin    = string(token.TokensAdmin)
 	scopeNone           = ""
 )
 
@@ -143,8 +144,10 @@ func secureCookie(r *http.Request) bool {
 	return ip == nil || !ip.IsLoopback()
 }
 
-func setSessionCookie(w http.ResponseWriter, r *http.Request, secret string, expires time.Time) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", Expires: expires,
+// setSessionCookie gives the cookie a lifetime (Max-Age) rather than a date: the browser's clock is not
+// the server's, and the server enforces the expiry itself.
+func setSessionCookie(w http.ResponseWriter, r *http.Request, secret string, ttl time.Duration) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", MaxAge: max(1, int(ttl.Seconds())),
 		HttpOnly: true, Secure: secureCookie(r), SameSite: http.SameSiteStrictMode})
 }
 
@@ -221,7 +224,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.cfg.Logger.Info("console: signed in", "subject", id.Subject, "token", id.Ref)
-	setSessionCookie(w, r, secret, exp)
+	setSessionCookie(w, r, secret, exp.Sub(now))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

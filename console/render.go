@@ -14,7 +14,7 @@ import (
 	"github.com/varde/varde/storage"
 )
 
-//go:embed templates
+//go:embed templates/*.html
 var templateFS embed.FS
 
 type page struct{ t *template.Template }

@@ -13,14 +13,16 @@ import (
 // Schedule is a scheduled audit as the console shows it.
 type Schedule struct {
 	ID          int64
-	Name        string
 	Config      string // the audit config it runs, by name
 	Cron        string // five-field cron expression or a shorthand such as @quarterly
 	TimeZone    string // IANA zone the cron expression is read in
 	Enabled     bool
 	NextRun     time.Time
-	LastAuditID int64 // 0: never run
+	LastAuditID int64 // 0: no audit yet
 }
+
+// Name is how the console names a schedule: its number and config.
+func (s Schedule) Name() string { return "#" + strconv.FormatInt(s.ID, 10) + " " + s.Config }
 
 func (s Schedule) location() *time.Location {
 	if loc, err := time.LoadLocation(s.TimeZone); err == nil {
@@ -31,24 +33,24 @@ func (s Schedule) location() *time.Location {
 
 // ScheduleInput is a schedule as the form gives it.
 type ScheduleInput struct {
-	Name, Config, Cron, TimeZone string
-	Enabled                      bool
+	Config, Cron, TimeZone string
+	Enabled                bool
 }
 
 // ErrInvalidSchedule wraps errors about a schedule's input (a bad cron expression or zone, an unknown
 // config): the form shows them; other errors are the server's.
 var ErrInvalidSchedule = errors.New("invalid schedule")
 
-// Schedules is the scheduled audit service as the console needs it.
+// Schedules is the scheduled audit service as the console needs it (ServiceSchedules is the real one).
 type Schedules interface {
 	ListSchedules(ctx context.Context) ([]Schedule, error)
 	GetSchedule(ctx context.Context, id int64) (Schedule, error)
 	CreateSchedule(ctx context.Context, in ScheduleInput) (Schedule, error)
 	UpdateSchedule(ctx context.Context, id int64, in ScheduleInput) (Schedule, error)
-	// NextRuns are the next n run times after after, in the schedule's time zone.
+	// NextRuns are the next n run times after after.
 	NextRuns(cron, timeZone string, after time.Time, n int) ([]time.Time, error)
-	// RunNow starts an audit of the schedule's config now and names the run.
-	RunNow(ctx context.Context, id int64) (string, error)
+	// RunNow starts an audit of the schedule's config now, on behalf of by, and names the run.
+	RunNow(ctx context.Context, id int64, by string) (string, error)
 	// Configs names the audit configs a schedule can run.
 	Configs(ctx context.Context) ([]string, error)
 }
@@ -115,7 +117,7 @@ func (h *Handler) scheduleForm(w http.ResponseWriter, r *http.Request) {
 			h.notFoundOr500(w, r, err)
 			return
 		}
-		d.ID, d.In = s.ID, ScheduleInput{Name: s.Name, Config: s.Config, Cron: s.Cron, TimeZone: s.TimeZone, Enabled: s.Enabled}
+		d.ID, d.In = s.ID, ScheduleInput{Config: s.Config, Cron: s.Cron, TimeZone: s.TimeZone, Enabled: s.Enabled}
 	}
 	h.showForm(w, r, http.StatusOK, d)
 }
@@ -140,7 +142,7 @@ func readScheduleForm(w http.ResponseWriter, r *http.Request) (ScheduleInput, er
 		return ScheduleInput{}, err
 	}
 	f := r.PostForm
-	return ScheduleInput{Name: strings.TrimSpace(f.Get("name")), Config: f.Get("config"),
+	return ScheduleInput{Config: f.Get("config"),
 		Cron: strings.TrimSpace(f.Get("cron")), TimeZone: strings.TrimSpace(f.Get("tz")), Enabled: f.Get("enabled") == "on"}, nil
 }
 
@@ -194,10 +196,7 @@ func (h *Handler) scheduleSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.Next, d.Zone, d.Error = h.preview(l, in)
-	switch {
-	case d.Error == "" && in.Name == "":
-		d.Error = l.T("Give the schedule a name.")
-	case d.Error == "" && in.Config == "":
+	if d.Error == "" && in.Config == "" {
 		d.Error = l.T("Choose an audit config.")
 	}
 	// Without JavaScript the form's "show next runs" button posts here: show them, save nothing.
@@ -225,7 +224,7 @@ func (h *Handler) scheduleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.cfg.Logger.Info("console: schedule saved", "schedule", s.ID, "by", userOf(r).Subject)
-	http.Redirect(w, r, "/schedules?saved="+urlQuery(s.Name), http.StatusSeeOther)
+	http.Redirect(w, r, "/schedules?saved="+urlQuery(s.Name()), http.StatusSeeOther)
 }
 
 func (h *Handler) runNow(w http.ResponseWriter, r *http.Request) {
@@ -242,13 +241,13 @@ func (h *Handler) runNow(w http.ResponseWriter, r *http.Request) {
 		h.notFoundOr500(w, r, err)
 		return
 	}
-	run, err := h.cfg.Schedules.RunNow(r.Context(), id)
+	run, err := h.cfg.Schedules.RunNow(r.Context(), id, userOf(r).Subject)
 	if err != nil {
 		h.errorPage(w, r, http.StatusConflict, localeFor(r).Tf("Could not start: %s", err))
 		return
 	}
 	h.cfg.Logger.Info("console: audit started", "schedule", id, "run", run, "by", userOf(r).Subject)
-	http.Redirect(w, r, "/schedules?started="+urlQuery(run)+"&schedule="+urlQuery(s.Name), http.StatusSeeOther)
+	http.Redirect(w, r, "/schedules?started="+urlQuery(run)+"&schedule="+urlQuery(s.Name()), http.StatusSeeOther)
 }
 
 func urlQuery(s string) string { return url.QueryEscape(s) }

@@ -1,0 +1,288 @@
+package console
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/varde/varde/token"
+)
+
+func get(t *testing.T, c *http.Client, u string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func post(t *testing.T, c *http.Client, u string, form url.Values, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// Every page of the demo audit reads with JavaScript off: the content is in the HTML the server sends,
+// and htmx only swaps parts of it.
+func TestPagesReadableWithoutJavaScript(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	c := e.signIn(t, e.adminToken(t))
+	id := itoa(e.auditID)
+	for _, tc := range []struct {
+		path string
+		want []string
+	}{
+		{"/", []string{"Needs attention", "Latest audits", "Audit " + id}},
+		{"/audits", []string{"Filter audits", "Fjordnett Hosting AS"}},
+		{"/audits/" + id, []string{"Steps", "residency", "Check the evidence chain", "findings match", "analytics-us"}},
+		{"/audits/" + id + "/chain", []string{"The chain holds"}},
+		{"/audits/" + id + "/map", []string{`<svg`, `class="store bad"`, "analytics-us", `class="vantage"`, `class="disc"`}},
+		{"/audits/" + id + "/latency", []string{`class="chart"`, "Frankfurt", "US East"}},
+		{"/audits/" + id + "/reports", []string{"Download PDF", "valid"}},
+		{"/schedules", []string{"New schedule"}},
+		{"/schedules/new", []string{"Cron expression", "fjordnett-quarterly"}},
+	} {
+		resp, body := get(t, c, e.srv.URL+tc.path)
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %s\n%s", tc.path, resp.Status, body)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("GET %s: no %q in the page", tc.path, w)
+			}
+		}
+		csp := resp.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("GET %s: CSP %q", tc.path, csp)
+		}
+		// No inline script and no inline style: the CSP would refuse them.
+		if regexp.MustCompile(`<script(?:\s+[^>]*)?>\s*[^<\s]`).MatchString(body) || strings.Contains(body, " style=") || strings.Contains(body, " onclick=") {
+			t.Errorf("GET %s: inline script or style in the page", tc.path)
+		}
+	}
+}
+
+func itoa(n int64) string { return strconvFormat(n) }
+
+// A page opened without a session goes to sign-in, and comes back after it.
+func TestNoSessionRedirectsToSignIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	c := e.client(t)
+	for _, p := range []string{"/", "/audits", "/audits/1", "/audits/1/map", "/schedules/new"} {
+		resp, _ := get(t, c, e.srv.URL+p)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin?next="+url.QueryEscape(p) {
+			t.Errorf("GET %s without a session: %s to %q", p, resp.Status, resp.Header.Get("Location"))
+		}
+	}
+	// An htmx request gets told to load the sign-in page, not a fragment of it.
+	resp, _ := get(t, c, e.srv.URL+"/audits/1/chain", "HX-Request", "true")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("HX-Redirect"), "/signin") {
+		t.Errorf("htmx request without a session: %s, HX-Redirect %q", resp.Status, resp.Header.Get("HX-Redirect"))
+	}
+}
+
+// The session cookie: HttpOnly, SameSite=Strict, Secure except on plain-HTTP localhost; its expiry is
+// the server's, and sign-out deletes it on the server.
+func TestSessionLifecycle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	raw := e.adminToken(t)
+	c := e.client(t)
+	resp, _ := post(t, c, e.srv.URL+"/signin", url.Values{"token": {raw}, "next": {"/audits"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/audits" {
+		t.Fatalf("sign in: %s to %q", resp.Status, resp.Header.Get("Location"))
+	}
+	var ck *http.Cookie
+	for _, k := range resp.Cookies() {
+		if k.Name == sessionCookie {
+			ck = k
+		}
+	}
+	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Secure {
+		t.Fatalf("session cookie on 127.0.0.1: %+v (want HttpOnly, SameSite=Strict, not Secure on loopback)", ck)
+	}
+	// Behind TLS or on another host the cookie is Secure.
+	r := httptestRequest("POST", "https://console.example/signin")
+	if !secureCookie(r) {
+		t.Error("cookie not Secure for console.example")
+	}
+	if resp, _ := get(t, c, e.srv.URL+"/audits"); resp.StatusCode != 200 {
+		t.Fatalf("with a session: %s", resp.Status)
+	}
+	// Server-side expiry: eight hours of the test clock later the session is gone.
+	e.clock.Add(8*time.Hour + time.Second)
+	if resp, _ := get(t, c, e.srv.URL+"/audits"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after 8h: %s, want a redirect to sign-in", resp.Status)
+	}
+	// Sign in again, then sign out: the session row is deleted, so a copied cookie is worthless.
+	resp, _ = post(t, c, e.srv.URL+"/signin", url.Values{"token": {raw}})
+	var secret string
+	for _, k := range resp.Cookies() {
+		if k.Name == sessionCookie {
+			secret = k.Value
+		}
+	}
+	if resp, _ := post(t, c, e.srv.URL+"/signout", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin" {
+		t.Fatalf("sign out: %s", resp.Status)
+	}
+	if _, err := e.store.ConsoleSession(context.Background(), secret, e.clock.Now()); err == nil {
+		t.Fatal("the session outlived sign-out in the database")
+	}
+	thief := e.client(t)
+	req, _ := http.NewRequest("GET", e.srv.URL+"/audits", nil)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: secret})
+	if resp, err := thief.Do(req); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a signed-out cookie replayed: %v %v", resp.Status, err)
+	}
+}
+
+// Bad, expired and revoked tokens do not sign in; revoking a token ends its sessions at once.
+func TestTokensAndRoles(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	c := e.client(t)
+	for _, bad := range []string{"", "nonsense", "varde_" + strings.Repeat("A", 38)} {
+		resp, body := post(t, c, e.srv.URL+"/signin", url.Values{"token": {bad}})
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `role="alert"`) {
+			t.Errorf("token %q: %s", bad, resp.Status)
+		}
+	}
+	noRead := e.token(t, "runner", token.AuditsRun)
+	if resp, body := post(t, c, e.srv.URL+"/signin", url.Values{"token": {noRead}}); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "audits:read") {
+		t.Errorf("token without audits:read: %s", resp.Status)
+	}
+	viewer := e.signIn(t, e.token(t, "auditor", token.AuditsRead, token.ReportsRead))
+	if resp, _ := get(t, viewer, e.srv.URL+"/schedules/new"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("viewer opens the schedule form: %s", resp.Status)
+	}
+	if _, body := get(t, viewer, e.srv.URL+"/schedules"); strings.Contains(body, "New schedule") || !strings.Contains(body, "(viewer)") {
+		t.Errorf("viewer's schedules page offers writing, or does not say the role")
+	}
+	opTok := e.token(t, "ops", token.AuditsRead, token.AuditsRun, token.SchedulesWrite)
+	op := e.signIn(t, opTok)
+	if _, body := get(t, op, e.srv.URL+"/"); !strings.Contains(body, "(operator)") {
+		t.Error("operator's role not shown")
+	}
+	toks, err := e.store.ListTokens(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range toks {
+		if tk.Name == "ops" {
+			if _, err := e.store.RevokeToken(context.Background(), tk.ID, e.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if resp, _ := get(t, op, e.srv.URL+"/"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("session of a revoked token: %s, want sign-in", resp.Status)
+	}
+	// An expired token does not sign in.
+	exp := e.token(t, "old", token.AuditsRead)
+	e.clock.Add(91 * 24 * time.Hour)
+	if resp, _ := post(t, c, e.srv.URL+"/signin", url.Values{"token": {exp}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("expired token: %s", resp.Status)
+	}
+}
+
+// A write from another origin is refused by http.CrossOriginProtection and changes nothing.
+func TestCrossOriginWriteRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	c := e.signIn(t, e.adminToken(t))
+	form := url.Values{"config": {"fjordnett-quarterly"}, "cron": {"@quarterly"}, "tz": {"Europe/Oslo"}, "enabled": {"on"}}
+	for _, hdr := range [][]string{
+		{"Sec-Fetch-Site", "cross-site"},
+		{"Sec-Fetch-Site", "same-site", "Origin", "http://127.0.0.1:1"},
+		{"Origin", "https://evil.example"},
+	} {
+		resp, body := post(t, c, e.srv.URL+"/schedules", form, hdr...)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Cross-origin request refused") {
+			t.Errorf("POST with %v: %s", hdr, resp.Status)
+		}
+	}
+	if ss, err := e.store.ListSchedules(context.Background()); err != nil || len(ss) != 0 {
+		t.Fatalf("a refused cross-origin POST stored schedules: %v %v", ss, err)
+	}
+	// The same form from the console's own page is taken.
+	resp, _ := post(t, c, e.srv.URL+"/schedules", form, "Sec-Fetch-Site", "same-origin")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("same-origin POST: %s", resp.Status)
+	}
+}
+
+// Norwegian bokmål is chosen from Accept-Language (nb, no and nn) and by the switch, which wins.
+func TestLanguage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	c := e.client(t)
+	for lang, want := range map[string]string{"nb-NO,nb;q=0.9,en;q=0.5": "Logg inn", "nn": "Logg inn", "no": "Logg inn",
+		"en-GB,en;q=0.8": "Sign in", "de-DE": "Sign in", "": "Sign in"} {
+		_, body := get(t, c, e.srv.URL+"/signin", "Accept-Language", lang)
+		if !strings.Contains(body, "<h1>"+want+"</h1>") {
+			t.Errorf("Accept-Language %q: want %q", lang, want)
+		}
+	}
+	resp, _ := get(t, c, e.srv.URL+"/lang?to=en&back=/signin")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin" {
+		t.Fatalf("switch: %s %q", resp.Status, resp.Header.Get("Location"))
+	}
+	if _, body := get(t, c, e.srv.URL+"/signin", "Accept-Language", "nb"); !strings.Contains(body, "<h1>Sign in</h1>") || !strings.Contains(body, `lang="en"`) {
+		t.Error("the switch did not win over Accept-Language")
+	}
+	// The switch sends nobody off-site.
+	for _, back := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example"} {
+		resp, _ := get(t, c, e.srv.URL+"/lang?to=nb&back="+url.QueryEscape(back))
+		if resp.Header.Get("Location") != "/" {
+			t.Errorf("back=%q: redirected to %q", back, resp.Header.Get("Location"))
+		}
+	}
+}
+
+// Every message the templates and handlers use has its bokmål.
+func TestEveryMessageHasBokmal(t *testing.T) {
+	t.Parallel()
+	msgs := usedMessages(t)
+	if len(msgs) < 50 {
+		t.Fatalf("found only %d messages: the scan is broken", len(msgs))
+	}
+	for _, m := range msgs {
+		if _, ok := nb[m]; !ok {
+			t.Errorf("no bokmål for %q", m)
+		}
+	}
+}
