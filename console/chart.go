@@ -156,7 +156,7 @@ func drawChart(l locale, n int, c latencyChart) template.HTML {
 				continue
 			}
 			w := msf(bar.v) * scale
-			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.2f" height="%.1f" fill="%s"><title>%s %s: %s ms</title></rect>`,
+			fmt.Fprintf(&b, `<rect class="bar" x="%.1f" y="%.1f" width="%.2f" height="%.1f" fill="%s"><title>%s %s: %s ms</title></rect>`,
 				labelW, by, w, barH, rgb(bar.c), template.HTMLEscapeString(t.Label), template.HTMLEscapeString(l.T(bar.name)), reports.FormatMS(bar.v))
 			fmt.Fprintf(&b, `<text class="val" x="%.1f" y="%.1f">%s</text>`, labelW+w+4, by+barH-3, reports.FormatMS(bar.v))
 		}

@@ -48,7 +48,19 @@ func (l locale) T(msg string) string {
 			return s
 		}
 	}
+	if s, ok := en[msg]; ok {
+		return s
+	}
 	return msg
+}
+
+// en gives the words stored as identifiers (verdicts, kinds) their English.
+var en = map[string]string{
+	"in_eea":                      "in the EEA",
+	"transfer_mechanism_required": "transfer mechanism required",
+	"needs_review":                "needs review",
+	"ad_hoc":                      "ad hoc",
+	"sales_comparison":            "sales comparison",
 }
 
 // Tf translates a format and fills it in.

@@ -12,7 +12,9 @@ import (
 
 func strconvFormat(n int64) string { return strconv.FormatInt(n, 10) }
 
-func httptestRequest(method, target string) *http.Request { return httptest.NewRequest(method, target, nil) }
+func httptestRequest(method, target string) *http.Request {
+	return httptest.NewRequest(method, target, nil)
+}
 
 // usedMessages scans the templates ({{.L.T "..."}}, {{$l.Tf "..."}}) and the Go files (l.T("..."),
 // Tf("...")) for the messages they translate, and adds the words marks and facets pass through T.

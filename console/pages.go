@@ -353,7 +353,8 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 		d.Steps = append(d.Steps, stepRow{s, stepMark(s.Status)})
 	}
 	q := r.URL.Query()
-	f := storage.FindingFilter{Verdicts: q["verdict"], Severities: q["severity"], Rules: q["rule"], Limit: 100}
+	// An empty rule is the form's "any"; an empty verdict is a real choice (findings without one).
+	f := storage.FindingFilter{Verdicts: q["verdict"], Severities: nonEmpty(q["severity"]), Rules: nonEmpty(q["rule"]), Limit: 100}
 	if v := q.Get("after"); v != "" {
 		f.AfterID, _ = strconv.ParseInt(v, 10, 64)
 	}
@@ -393,6 +394,16 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 		d.NextURL = fmt.Sprintf("/audits/%d?%s#findings", id, nq.Encode())
 	}
 	h.render(w, r, http.StatusOK, "audit", "Audit", d)
+}
+
+func nonEmpty(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // facets turns the grouped counts into the filter's choices, each with how many findings it has, and
