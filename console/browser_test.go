@@ -117,7 +117,10 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	text := func(sel string) string { t.Helper(); return browserRun(t, ctx, "text of "+sel, chromedp.Text(chromedp.CSS(sel))) }
+	text := func(sel string) string {
+		t.Helper()
+		return browserRun(t, ctx, "text of "+sel, chromedp.Text(chromedp.CSS(sel)))
+	}
 	location := func() string { t.Helper(); return browserRun(t, ctx, "location", chromedp.Location()) }
 	poll := func(what, expr string) {
 		t.Helper()
