@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/varde/varde/reports/sign"
@@ -246,12 +247,12 @@ func TestBrowser(t *testing.T) {
 		t.Fatal("showing the next runs saved the schedule")
 	}
 	shoot(t, ctx, shots, "08-schedule-form")
-	do("save schedule", chromedp.Click(chromedp.CSS(`button[value="save"]`)), chromedp.WaitVisible(chromedp.CSS(`p[role="status"]`)))
+	browserRun(t, ctx, "save schedule", chromedp.WaitEvent(cdppage.LoadEventFired, nil, chromedp.Click(chromedp.CSS(`button[value="save"]`))))
 	ss, err := e.store.ListSchedules(context.Background())
 	if flash := text(`p[role="status"]`); err != nil || len(ss) != 1 || ss[0].Spec != "CRON_TZ="+tz+" "+cron || !strings.Contains(flash, "Saved schedule #") {
 		t.Fatalf("saved schedules %+v (%v), flash %q", ss, err, flash)
 	}
-	do("start now", chromedp.Click(chromedp.CSS(`form[action$="/run"] button`)), chromedp.WaitVisible(chromedp.CSS(`p[role="status"]`)))
+	browserRun(t, ctx, "start now", chromedp.WaitEvent(cdppage.LoadEventFired, nil, chromedp.Click(chromedp.CSS(`form[action$="/run"] button`))))
 	poll("started", `document.querySelector('p[role="status"]').textContent.includes('Started audit run')`)
 	queued, _, err := e.store.ListRuns(context.Background(), storage.RunFilter{}, 0)
 	if err != nil || len(queued) != 1 {

@@ -93,6 +93,8 @@ type mapData struct {
 	Vantages []mapVantage
 	Discs    []mapDisc
 	Source   string
+	// Unplaced are stores located in no country the map can show.
+	Unplaced []string
 }
 
 // maxDrawnDiscKm: a larger disc spans most of a hemisphere and says nothing on a map of a region.
@@ -209,6 +211,7 @@ func drawMap(l locale, d *mapData) (template.HTML, error) {
 	}
 	type point struct {
 		lat, lon float64
+		stack    int // how many stores of the same country come before it: drawn below them
 		store    *mapStore
 		code     string
 	}
@@ -217,14 +220,21 @@ func drawMap(l locale, d *mapData) (template.HTML, error) {
 	located := map[string]bool{}
 	for i := range d.Stores {
 		for _, c := range d.Stores[i].Countries {
+			if c == "" { // land of unknown status has no one place to put a store
+				continue
+			}
 			lat, lon, ok := geo.LabelPoint(c)
 			if !ok {
 				continue
 			}
 			located[c] = true
-			k := perCountry[c]
+			pts = append(pts, point{lat: lat, lon: lon, stack: perCountry[c], store: &d.Stores[i], code: c})
 			perCountry[c]++
-			pts = append(pts, point{lat: lat - float64(k)*0.9, lon: lon + float64(k%2)*1.2, store: &d.Stores[i], code: c})
+		}
+	}
+	for i := range d.Stores {
+		if len(d.Stores[i].Countries) == 0 || !located[d.Stores[i].Countries[0]] {
+			d.Unplaced = append(d.Unplaced, d.Stores[i].Store)
 		}
 	}
 	box := bbox{999, -999, 999, -999}
@@ -294,10 +304,11 @@ func drawMap(l locale, d *mapData) (template.HTML, error) {
 		x, y, s := v.Lon*k, -v.Lat, 9*u
 		fmt.Fprintf(&b, `<g class="vantage"><title>%s</title><path d="M%.3f %.3fL%.3f %.3fL%.3f %.3fL%.3f %.3fZ"/>`,
 			template.HTMLEscapeString(l.T("Vantage")+" "+v.Name), x, y-s, x+s, y, x, y+s, x-s, y)
-		fmt.Fprintf(&b, `<text x="%.3f" y="%.3f" font-size="%.3f">%s</text></g>`, x+s*1.3, y-s*0.6, 15*u, template.HTMLEscapeString(v.Name))
+		// The name goes to the left: stores take the right of their markers.
+		fmt.Fprintf(&b, `<text x="%.3f" y="%.3f" font-size="%.3f" text-anchor="end">%s</text></g>`, x-s*1.3, y+s*0.5, 15*u, template.HTMLEscapeString(v.Name))
 	}
 	for _, p := range pts {
-		x, y, s := p.lon*k, -p.lat, 11*u
+		x, y, s := p.lon*k, -p.lat+float64(p.stack)*26*u, 11*u
 		m := p.store.Mark
 		fmt.Fprintf(&b, `<g class="store %s"><title>%s</title>`, m.Class,
 			template.HTMLEscapeString(fmt.Sprintf("%s (%s): %s %s", p.store.Store, p.code, m.Symbol, l.T(m.Word))))
