@@ -47,6 +47,9 @@ func loadWorld() ([]countryPath, *residency.Geometry, error) {
 			var b strings.Builder
 			for _, poly := range o.Polygons {
 				for _, ring := range poly {
+					if crossesAntimeridian(ring) {
+						continue // filled across the whole map otherwise; only far-east islands and Chukotka do
+					}
 					for i, p := range ring {
 						if i == 0 {
 							b.WriteByte('M')
@@ -65,6 +68,15 @@ func loadWorld() ([]countryPath, *residency.Geometry, error) {
 		}
 	})
 	return world, worldGeo, worldError
+}
+
+func crossesAntimeridian(ring [][2]float64) bool {
+	for i := 1; i < len(ring); i++ {
+		if math.Abs(ring[i][0]-ring[i-1][0]) > 180 {
+			return true
+		}
+	}
+	return false
 }
 
 type mapStore struct {
@@ -264,6 +276,17 @@ func drawMap(l locale, d *mapData) (template.HTML, error) {
 		box.minLat, box.maxLat = box.minLat-(14-hgt)/2, box.maxLat+(14-hgt)/2
 	}
 	k := math.Cos((box.minLat + box.maxLat) / 2 * math.Pi / 180)
+	// Room for what is drawn beside the points: store names to the right, vantage names to the left,
+	// stacked stores below (in pixels of a 1000-wide map, converted to degrees).
+	stacked := 0
+	for _, p := range pts {
+		stacked = max(stacked, p.stack)
+	}
+	px := (box.maxLon - box.minLon) * k / 1000
+	box.maxLon += 190 * px / k
+	box.minLon -= 110 * px / k
+	box.minLat = math.Max(-85, box.minLat-float64(stacked*26+20)*px)
+	box.maxLat = math.Min(85, box.maxLat+20*px)
 	vx, vy, vw, vh := box.minLon*k, -box.maxLat, (box.maxLon-box.minLon)*k, box.maxLat-box.minLat
 	u := vw / 1000 // one pixel of a 1000-wide map, in view units
 	var b strings.Builder
