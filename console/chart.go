@@ -94,7 +94,7 @@ func drawChart(l locale, n int, c latencyChart) template.HTML {
 	i50, i95, t50, t95 := reports.SalesChartColours()
 	const (
 		width  = 800.0
-		labelW = 170.0
+		labelW = 190.0
 		valueW = 60.0
 		barH   = 13.0
 		barGap = 2.0
@@ -141,8 +141,14 @@ func drawChart(l locale, n int, c latencyChart) template.HTML {
 	fmt.Fprintf(&b, `<line class="axis" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, labelW, top-4, labelW, bottom)
 	y := top
 	for _, t := range c.Model.Targets {
-		fmt.Fprintf(&b, `<text class="target" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, labelW-8, y+grpH/2+4,
-			template.HTMLEscapeString(t.Label))
+		// Long labels wrap, as in the PDF, rather than run off the left edge.
+		lines := wrapWords(t.Label, 24)
+		ly := y + grpH/2 + 4 - float64(len(lines)-1)*7
+		fmt.Fprintf(&b, `<text class="target" text-anchor="end">`)
+		for k, line := range lines {
+			fmt.Fprintf(&b, `<tspan x="%.1f" y="%.1f">%s</tspan>`, labelW-8, ly+float64(k)*14, template.HTMLEscapeString(line))
+		}
+		b.WriteString(`</text>`)
 		for k, bar := range []struct {
 			c    [3]int
 			n    int
@@ -164,4 +170,22 @@ func drawChart(l locale, n int, c latencyChart) template.HTML {
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// wrapWords breaks s into lines of at most n runes where it can, at spaces.
+func wrapWords(s string, n int) []string {
+	var lines []string
+	cur := ""
+	for _, w := range strings.Fields(s) {
+		if cur != "" && len([]rune(cur))+1+len([]rune(w)) > n {
+			lines = append(lines, cur)
+			cur = w
+			continue
+		}
+		if cur != "" {
+			cur += " "
+		}
+		cur += w
+	}
+	return append(lines, cur)
 }
