@@ -119,6 +119,7 @@ func (h *Handler) scheduleForm(w http.ResponseWriter, r *http.Request) {
 		}
 		d.ID, d.In = s.ID, ScheduleInput{Config: s.Config, Cron: s.Cron, TimeZone: s.TimeZone, Enabled: s.Enabled}
 	}
+	d.Next, d.Zone, d.Error = h.preview(localeFor(r), d.In)
 	h.showForm(w, r, http.StatusOK, d)
 }
 
