@@ -93,6 +93,9 @@ type Config struct {
 	LogKey        note.Verifier
 	// SessionTTL bounds a session. Default 8h; never past the token's own expiry.
 	SessionTTL time.Duration
+	// ChainCheckTTL is how long a finished audit's chain check is shown before it is recomputed. Default
+	// 10 minutes; the page says when it was checked and offers to check again.
+	ChainCheckTTL time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -104,6 +107,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = 8 * time.Hour
+	}
+	if c.ChainCheckTTL <= 0 {
+		c.ChainCheckTTL = 10 * time.Minute
 	}
 	if c.Reports == nil {
 		c.Reports = fileReports{}
@@ -128,10 +134,12 @@ var staticFS embed.FS
 
 // Handler serves the console.
 type Handler struct {
-	cfg   Config
-	mux   *http.ServeMux
-	pages map[string]*page
-	h     http.Handler
+	cfg    Config
+	mux    *http.ServeMux
+	pages  map[string]*page
+	h      http.Handler
+	chains auditCache[storage.ChainReport]
+	counts auditCache[[]storage.FindingCount]
 }
 
 // New builds the console.

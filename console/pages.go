@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/varde/varde/audit/residency"
@@ -356,7 +358,7 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 	// An empty rule is the form's "any"; an empty verdict is a real choice (findings without one).
 	f := storage.FindingFilter{Verdicts: q["verdict"], Severities: nonEmpty(q["severity"]), Rules: nonEmpty(q["rule"]), Limit: 100}
 	if v := q.Get("after"); v != "" {
-		f.AfterID, _ = strconv.ParseInt(v, 10, 64)
+		f.AfterSeq, _ = strconv.ParseInt(v, 10, 64)
 	}
 	switch d.Comp = q.Get("compliant"); d.Comp {
 	case "yes":
@@ -366,7 +368,7 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 	default:
 		d.Comp = ""
 	}
-	counts, err := h.cfg.Evidence.FindingCounts(ctx, id)
+	counts, err := h.findingCounts(ctx, a)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -390,7 +392,7 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 		for k, v := range q {
 			nq[k] = v
 		}
-		nq.Set("after", strconv.FormatInt(fs[len(fs)-1].ID, 10))
+		nq.Set("after", strconv.FormatInt(fs[len(fs)-1].Seq, 10))
 		d.NextURL = fmt.Sprintf("/audits/%d?%s#findings", id, nq.Encode())
 	}
 	h.render(w, r, http.StatusOK, "audit", "Audit", d)
@@ -442,6 +444,7 @@ func facets(counts []storage.FindingCount, f storage.FindingFilter) (verdicts, s
 
 type chainData struct {
 	Audit      storage.Audit
+	CheckedAt  time.Time
 	Report     storage.ChainReport
 	Sealed     bool
 	Seal       storage.LogLeaf
@@ -464,12 +467,12 @@ func (h *Handler) chainPage(w http.ResponseWriter, r *http.Request) {
 		h.notFoundOr500(w, r, err)
 		return
 	}
-	rep, err := h.cfg.Evidence.Verify(ctx, id)
+	rep, checked, err := h.verifyChain(ctx, a, r.URL.Query().Get("fresh") != "")
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	d := chainData{Audit: a, Report: rep, Fragment: r.Header.Get("HX-Request") == "true"}
+	d := chainData{Audit: a, Report: rep, CheckedAt: checked, Fragment: r.Header.Get("HX-Request") == "true"}
 	seal, err := h.cfg.Evidence.AuditSeal(ctx, id)
 	switch {
 	case err == nil:
@@ -501,4 +504,71 @@ func (h *Handler) chainPage(w http.ResponseWriter, r *http.Request) {
 		name = "chainfrag"
 	}
 	h.render(w, r, http.StatusOK, name, "Evidence chain", d)
+}
+
+// auditCache keeps something computed from a finished audit, keyed by the audit's recorded chain length
+// and head, for ChainCheckTTL. Recomputing an audit's ten thousand chain hashes takes seconds; its
+// findings' counts take tens of milliseconds, and a finished audit takes no more evidence. The chain page
+// says when the chain was checked and offers to check again.
+type auditCache[T any] struct {
+	mu sync.Mutex
+	m  map[int64]cached[T]
+}
+
+type cached[T any] struct {
+	length int64
+	head   []byte
+	v      T
+	at     time.Time
+}
+
+func (c *auditCache[T]) get(a storage.Audit, now time.Time, ttl time.Duration) (T, time.Time, bool) {
+	c.mu.Lock()
+	e, ok := c.m[a.ID]
+	c.mu.Unlock()
+	if ok && a.Status.Final() && e.length == a.ChainLength && bytes.Equal(e.head, a.ChainHead) && now.Sub(e.at) < ttl && !now.Before(e.at) {
+		return e.v, e.at, true
+	}
+	var zero T
+	return zero, time.Time{}, false
+}
+
+func (c *auditCache[T]) put(a storage.Audit, v T, now time.Time) {
+	if !a.Status.Final() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[int64]cached[T]{}
+	}
+	c.m[a.ID] = cached[T]{length: a.ChainLength, head: a.ChainHead, v: v, at: now}
+}
+
+// verifyChain is Verify of a, or its cached result unless fresh.
+func (h *Handler) verifyChain(ctx context.Context, a storage.Audit, fresh bool) (storage.ChainReport, time.Time, error) {
+	now := h.cfg.Now()
+	if rep, at, ok := h.chains.get(a, now, h.cfg.ChainCheckTTL); ok && !fresh {
+		return rep, at, nil
+	}
+	rep, err := h.cfg.Evidence.Verify(ctx, a.ID)
+	if err != nil {
+		return rep, now, err
+	}
+	h.chains.put(a, rep, now)
+	return rep, now, nil
+}
+
+// findingCounts is FindingCounts of a, cached.
+func (h *Handler) findingCounts(ctx context.Context, a storage.Audit) ([]storage.FindingCount, error) {
+	now := h.cfg.Now()
+	if v, _, ok := h.counts.get(a, now, h.cfg.ChainCheckTTL); ok {
+		return v, nil
+	}
+	v, err := h.cfg.Evidence.FindingCounts(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	h.counts.put(a, v, now)
+	return v, nil
 }

@@ -1,4 +1,5 @@
--- Web console sessions, kept in Postgres so that any `varde serve` replica can serve any request.
+-- Web console sessions, kept in Postgres so that any `varde serve` replica can serve any request; and an
+-- index for the console's reads of findings.
 --
 -- The cookie carries a random secret; only its sha256 is stored, so a read of this table does not hand
 -- out sessions. A session is bound to the API token it was made from (token_ref, a reference that is not
@@ -16,3 +17,7 @@ CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
 
 REVOKE ALL ON console_sessions FROM PUBLIC;
 GRANT SELECT, INSERT, DELETE ON console_sessions TO varde_writer;
+
+-- The console reads one rule's findings of an audit (the store summaries for the map and headlines) without
+-- scanning the audit's other findings.
+CREATE INDEX findings_audit_rule ON findings (audit_id, rule_id, seq);

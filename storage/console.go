@@ -21,29 +21,40 @@ type FindingFilter struct {
 	// Compliant, when set, keeps findings whose rule judged the subject compliant (true) or not (false);
 	// findings that make no such judgement are then left out.
 	Compliant *bool
-	// AfterID pages: only findings with a larger id.
-	AfterID int64
+	// AfterSeq pages: only findings later in the chain (a larger seq).
+	AfterSeq int64
 	// Limit defaults to 100 and is capped at 1000.
 	Limit int
 }
 
-// FindingsPage returns one page of an audit's findings matching f, in id order, and whether more follow.
+// FindingsPage returns one page of an audit's findings matching f, in chain order, and whether more follow.
 func (s *Store) FindingsPage(ctx context.Context, auditID int64, f FindingFilter) ([]Finding, bool, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
 	f.Limit = min(f.Limit, 1000)
-	rows, err := s.pool.Query(ctx, `
-		SELECT id, audit_id, seq, prev_hash, hash, subject, rule_id, legal_reference, severity, verdict, compliant,
-		       summary, evidence, created_at
-		FROM findings
-		WHERE audit_id = $1 AND id > $2
-		  AND (cardinality($3::text[]) = 0 OR verdict = ANY($3))
-		  AND (cardinality($4::text[]) = 0 OR severity = ANY($4))
-		  AND (cardinality($5::text[]) = 0 OR rule_id = ANY($5))
-		  AND ($7::boolean IS NULL OR compliant = $7)
-		ORDER BY id LIMIT $6`,
-		auditID, f.AfterID, nonNil(f.Verdicts), nonNil(f.Severities), nonNil(f.Rules), f.Limit+1, f.Compliant)
+	// Only the conditions in use go into the query, so the planner walks (audit_id, seq) for a page.
+	q := `SELECT id, audit_id, seq, prev_hash, hash, subject, rule_id, legal_reference, severity, verdict, compliant,
+		summary, evidence, created_at FROM findings WHERE audit_id = $1 AND seq > $2`
+	args := []any{auditID, f.AfterSeq}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		q += fmt.Sprintf(cond, len(args))
+	}
+	if len(f.Verdicts) > 0 {
+		add(" AND verdict = ANY($%d)", f.Verdicts)
+	}
+	if len(f.Severities) > 0 {
+		add(" AND severity = ANY($%d)", f.Severities)
+	}
+	if len(f.Rules) > 0 {
+		add(" AND rule_id = ANY($%d)", f.Rules)
+	}
+	if f.Compliant != nil {
+		add(" AND compliant = $%d", *f.Compliant)
+	}
+	add(" ORDER BY seq LIMIT $%d", f.Limit+1)
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("findings of audit %d: %w", auditID, err)
 	}
@@ -99,7 +110,7 @@ func (s *Store) FindingCounts(ctx context.Context, auditID int64) ([]FindingCoun
 	return out, nil
 }
 
-// FindingsByRule returns an audit's findings of one rule, in id order (the console's map reads the
+// FindingsByRule returns an audit's findings of one rule, in chain order (the console's map reads the
 // store-level findings this way without loading the rest).
 func (s *Store) FindingsByRule(ctx context.Context, auditID int64, ruleID string) ([]Finding, error) {
 	fs, _, err := s.FindingsPage(ctx, auditID, FindingFilter{Rules: []string{ruleID}, Limit: 1000})
