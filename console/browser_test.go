@@ -228,7 +228,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("s-config"), "fjordnett-quarterly"),
 		chromedp.SetValue(chromedp.ID("s-cron"), cron), chromedp.SetValue(chromedp.ID("s-tz"), tz),
 		chromedp.Click(chromedp.CSS(`button[value="preview"]`)))
-	poll("next runs", `document.querySelectorAll('#nextruns li').length === 4`)
+	poll("next runs", `document.querySelectorAll('#nextruns li').length === 4 && document.querySelector('#nextruns li').textContent.includes('06:00')`)
 	runs := browserRun(t, ctx, "next runs", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#nextruns li')].map(li => li.textContent.trim())`))
 	want, err := schedule.NextRuns("CRON_TZ="+tz+" "+cron, e.clock.Now(), 4)
 	if err != nil {
