@@ -5,12 +5,15 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/varde/varde/reports/sign"
+	"github.com/varde/varde/schedule"
 	"github.com/varde/varde/storage"
 	"github.com/varde/varde/token"
 )
@@ -42,6 +46,9 @@ type Config struct {
 	// RateLimit is the requests per second each token (or, before authentication, each client address)
 	// may make, with bursts of twice as many. Default 100; negative turns limiting off.
 	RateLimit float64
+	// MaxSnapshotBytes bounds an uploaded guest snapshot; give the scheduler the same. Default
+	// DefaultMaxSnapshotBytes.
+	MaxSnapshotBytes int64
 	// ReportTrust is what stored reports are verified against (their signer's CA, TSA roots, CRLs).
 	ReportTrust sign.VerifyConfig
 	// ExportEvidence writes an audit's evidence bundle (the format of `varde evidence export`) to w. Nil:
@@ -58,6 +65,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RateLimit == 0 {
 		c.RateLimit = 100
+	}
+	if c.MaxSnapshotBytes <= 0 {
+		c.MaxSnapshotBytes = DefaultMaxSnapshotBytes
 	}
 }
 
@@ -91,6 +101,7 @@ func New(mux *http.ServeMux, cfg Config) (*Server, error) {
 	hc.DocsPath = "" // the docs renderer loads scripts from a CDN; the document itself is at /openapi.json
 	hc.CreateHooks = nil
 	hc.RejectUnknownQueryParameters = true
+	hc.Components.Schemas = huma.NewMapRegistry("#/components/schemas/", schemaName)
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		securityScheme: {Type: "http", Scheme: "bearer", BearerFormat: "varde_ followed by 38 letters and digits",
 			Description: "An API token from `varde token create` or POST /v1/tokens."},
@@ -107,6 +118,19 @@ func New(mux *http.ServeMux, cfg Config) (*Server, error) {
 
 // OpenAPI is the document served at /openapi.json.
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+// schemaName is Huma's default name, with the signature validator's types prefixed PDF: its Report is
+// not storage's Report.
+func schemaName(t reflect.Type, hint string) string {
+	name := huma.DefaultSchemaNamer(t, hint)
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if strings.HasSuffix(t.PkgPath(), "/reports/sign") {
+		return "PDF" + name
+	}
+	return name
+}
 
 // op describes an operation that needs scope.
 func op(id, method, path, summary, tag string, scope token.Scope) huma.Operation {
@@ -145,10 +169,35 @@ func actor(ctx context.Context) string {
 // touchEvery is how stale a token's last_used_at may be before a request writes it again.
 const touchEvery = time.Minute
 
-// authenticate admits a request to an operation when its bearer token is well formed, known, neither
-// revoked nor expired, carries the operation's scope and is within its rate. Failures are 401 (no
-// valid token), 403 (a valid token without the scope) or 429, all problem+json. The token is never
-// logged; its ID and name are.
+// ErrTokenRefused is under every error for a presented token that is not accepted: malformed, a wrong
+// checksum, unknown, revoked or expired. Other errors from Authenticate mean the check itself failed.
+var ErrTokenRefused = errors.New("token refused")
+
+// Authenticate checks a presented token (without "Bearer "): its form and checksum first, so a typo
+// costs no lookup, then its record, which must be neither revoked nor expired at now. A refused token
+// that has a record is returned with the error, so callers can log and rate-limit it by ID. The web
+// console signs in with the same check.
+func Authenticate(ctx context.Context, st *storage.Store, raw string, now time.Time) (storage.APIToken, error) {
+	if err := token.Check(raw); err != nil {
+		return storage.APIToken{}, fmt.Errorf("%w: %w", ErrTokenRefused, err)
+	}
+	t, err := st.TokenByDigest(ctx, token.Digest(raw))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return t, fmt.Errorf("%w: no such token", ErrTokenRefused)
+	case err != nil:
+		return t, err
+	case t.RevokedAt != nil:
+		return t, fmt.Errorf("%w: token %d was revoked at %s", ErrTokenRefused, t.ID, t.RevokedAt.UTC().Format(time.RFC3339))
+	case !now.Before(t.ExpiresAt):
+		return t, fmt.Errorf("%w: token %d expired at %s", ErrTokenRefused, t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return t, nil
+}
+
+// authenticate admits a request to an operation when its bearer token passes Authenticate, carries the
+// operation's scope and is within its rate. Failures are 401 (no valid token), 403 (a valid token
+// without the scope) or 429, all problem+json. The token is never logged; its ID and name are.
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	o := ctx.Operation()
 	need := scopeOf(o)
@@ -156,61 +205,42 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		next(ctx)
 		return
 	}
-	deny := func(status int, msg string) {
+	deny := func(msg string) {
 		ctx.SetHeader("WWW-Authenticate", `Bearer realm="varde"`)
-		huma.WriteErr(s.api, ctx, status, msg)
+		huma.WriteErr(s.api, ctx, http.StatusUnauthorized, msg)
 	}
 	client := clientAddr(ctx.RemoteAddr())
 	raw, ok := strings.CutPrefix(ctx.Header("Authorization"), "Bearer ")
-	if !ok || strings.TrimSpace(raw) == "" {
-		if !s.allow(ctx, "addr "+client) {
-			return
+	if raw = strings.TrimSpace(raw); !ok || raw == "" {
+		if s.allow(ctx, "addr "+client) {
+			deny("no token: send Authorization: Bearer varde_...")
 		}
-		deny(http.StatusUnauthorized, "no token: send Authorization: Bearer varde_...")
-		return
-	}
-	raw = strings.TrimSpace(raw)
-	if err := token.Check(raw); err != nil {
-		if !s.allow(ctx, "addr "+client) {
-			return
-		}
-		deny(http.StatusUnauthorized, "token refused: "+err.Error())
-		return
-	}
-	t, err := s.cfg.Store.TokenByDigest(ctx.Context(), token.Digest(raw))
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		if !s.allow(ctx, "addr "+client) {
-			return
-		}
-		s.cfg.Logger.Info("unknown token", "operation", o.OperationID, "client", client)
-		deny(http.StatusUnauthorized, "token refused: no such token")
-		return
-	case err != nil:
-		s.cfg.Logger.Error("token lookup", "operation", o.OperationID, "err", err)
-		huma.WriteErr(s.api, ctx, http.StatusServiceUnavailable, "cannot check the token now: the database did not answer")
-		return
-	}
-	if !s.allow(ctx, fmt.Sprint("token ", t.ID)) {
 		return
 	}
 	now := s.cfg.Now()
-	log := s.cfg.Logger.With("token_id", t.ID, "token_name", t.Name, "operation", o.OperationID, "client", client)
+	t, err := Authenticate(ctx.Context(), s.cfg.Store, raw, now)
+	key := "addr " + client // guesses are limited by where they come from
+	if t.ID != 0 {
+		key = fmt.Sprint("token ", t.ID)
+	}
+	if !s.allow(ctx, key) {
+		return
+	}
+	log := s.cfg.Logger.With("operation", o.OperationID, "client", client)
+	if t.ID != 0 {
+		log = log.With("token_id", t.ID, "token_name", t.Name)
+	}
 	switch {
-	case t.RevokedAt != nil:
-		log.Info("revoked token used")
-		deny(http.StatusUnauthorized, fmt.Sprintf("token refused: token %d was revoked at %s", t.ID, t.RevokedAt.UTC().Format(time.RFC3339)))
+	case errors.Is(err, ErrTokenRefused):
+		log.Info("token refused", "why", err.Error())
+		deny(err.Error())
 		return
-	case !now.Before(t.ExpiresAt):
-		log.Info("expired token used")
-		deny(http.StatusUnauthorized, fmt.Sprintf("token refused: token %d expired at %s", t.ID, t.ExpiresAt.UTC().Format(time.RFC3339)))
+	case err != nil:
+		log.Error("token lookup", "err", err)
+		huma.WriteErr(s.api, ctx, http.StatusServiceUnavailable, "cannot check the token now: the database did not answer")
 		return
 	}
-	has := false
-	for _, sc := range t.Scopes {
-		has = has || token.Scope(sc) == need
-	}
-	if !has {
+	if !slices.Contains(t.Scopes, string(need)) {
 		log.Info("token lacks scope", "scope", need)
 		huma.WriteErr(s.api, ctx, http.StatusForbidden,
 			fmt.Sprintf("token %d (%s) lacks the scope %s that this operation needs", t.ID, t.Name, need))
@@ -249,17 +279,17 @@ func clientAddr(remote string) string {
 // scheduler's) is 422 naming the field; anything else is logged and answered 500 without its text,
 // which may name database internals.
 func (s *Server) fail(ctx context.Context, what string, err error) error {
-	var in inputError
+	var in *schedule.InputError
+	var fe fieldError
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return huma.Error404NotFound(firstLine(err.Error()))
 	case errors.As(err, &in):
-		loc := in.InputField()
-		if loc != "" && !strings.Contains(loc, ".") {
-			loc = "body." + loc
-		}
 		return huma.Error422UnprocessableEntity(what+": "+firstLine(err.Error()),
-			&huma.ErrorDetail{Location: loc, Message: in.InputProblem()})
+			&huma.ErrorDetail{Location: location(in.Field), Message: in.Problem})
+	case errors.As(err, &fe):
+		return huma.Error422UnprocessableEntity(what+": "+firstLine(err.Error()),
+			&huma.ErrorDetail{Location: location(fe.field), Message: fe.problem})
 	case errors.Is(err, storage.ErrConflict):
 		return huma.Error409Conflict(what + ": " + firstLine(err.Error()))
 	case errors.Is(err, context.Canceled):
@@ -274,10 +304,13 @@ func firstLine(s string) string {
 	return s
 }
 
-// inputError is an error caused by the request rather than the server: the scheduler's
-// *schedule.InputError and the API's own.
-type inputError interface {
-	error
-	InputField() string
-	InputProblem() string
+// location is where a field of the request body is, in Huma's terms: body.spec, or body for the whole.
+func location(field string) string {
+	if field == "archive" { // the snapshot upload: its body is the archive
+		return "body"
+	}
+	if field == "" || field == "body" || strings.Contains(field, ".") {
+		return cmp.Or(field, "body")
+	}
+	return "body." + field
 }

@@ -25,11 +25,11 @@ type Scheduler interface {
 	AddSnapshot(ctx context.Context, configName string, archive io.Reader, uploadedBy string) (storage.GuestSnapshot, error)
 }
 
-// Request size limits. A config is a page of YAML; a snapshot is what `varde guest collect` writes, up
-// to the limit guest puts on reading one.
+// Request size limits. A config is a page of YAML; a snapshot is what `varde guest collect` writes
+// (Config.MaxSnapshotBytes bounds it, by default DefaultMaxSnapshotBytes).
 const (
-	MaxConfigBytes   = 1 << 20
-	MaxSnapshotBytes = 256 << 20
+	MaxConfigBytes          = 1 << 20
+	DefaultMaxSnapshotBytes = 64 << 20
 )
 
 type configNameInput struct {
@@ -37,13 +37,13 @@ type configNameInput struct {
 }
 
 type putConfigInput struct {
-	configNameInput
+	Name    string `path:"name" pattern:"^[a-z0-9][a-z0-9._-]{0,63}$" patternDescription:"lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64" doc:"Config name."`
 	RawBody []byte `contentType:"application/yaml" doc:"The audit config, YAML or JSON, as for varde audit run --config."`
 }
 
 type getConfigInput struct {
-	configNameInput
-	Version int `query:"version" minimum:"0" doc:"Version to get; 0 or absent for the latest."`
+	Name    string `path:"name" pattern:"^[a-z0-9][a-z0-9._-]{0,63}$" patternDescription:"lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64" doc:"Config name."`
+	Version int    `query:"version" minimum:"0" doc:"Version to get; 0 or absent for the latest."`
 }
 
 type configOutput struct{ Body storage.AuditConfig }
@@ -65,11 +65,11 @@ type scheduleIDInput struct {
 }
 type createScheduleInput struct{ Body ScheduleBody }
 type updateScheduleInput struct {
-	scheduleIDInput
+	ID   int64 `path:"id" minimum:"1" doc:"Schedule ID."`
 	Body ScheduleBody
 }
 type enabledInput struct {
-	scheduleIDInput
+	ID   int64 `path:"id" minimum:"1" doc:"Schedule ID."`
 	Body struct {
 		Enabled bool `json:"enabled"`
 	}
@@ -107,7 +107,7 @@ type runListOutput struct{ Body RunList }
 type getRunOutput struct{ Body storage.AuditRun }
 
 type snapshotInput struct {
-	configNameInput
+	Name string `path:"name" pattern:"^[a-z0-9][a-z0-9._-]{0,63}$" patternDescription:"lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64" doc:"Config name."`
 	body io.ReadCloser
 }
 
@@ -163,14 +163,14 @@ func (s *Server) registerSchedules() {
 	o = op("upload-snapshot", http.MethodPost, "/v1/configs/{name}/snapshots", "Upload a guest snapshot for the next audit of a config", "configs", token.AuditsRun)
 	o.DefaultStatus = http.StatusCreated
 	o.Errors = append(o.Errors, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity)
-	o.Description += " The body is an archive from `varde guest collect`, at most 256 MiB."
+	o.Description += " The body is an archive from `varde guest collect`, at most " + varde.FormatSize(DefaultMaxSnapshotBytes) + " unless the server says otherwise (413)."
 	o.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
 		"application/gzip": {Schema: &huma.Schema{Type: "string", Format: "binary"}}}}
 	huma.Register(s.api, o, func(ctx context.Context, in *snapshotInput) (*snapshotOutput, error) {
-		lr := &limitReader{r: in.body, left: MaxSnapshotBytes}
+		lr := &limitReader{r: in.body, left: s.cfg.MaxSnapshotBytes}
 		g, err := sc.AddSnapshot(ctx, in.Name, lr, actor(ctx))
 		if lr.over {
-			return nil, huma.Error413RequestEntityTooLarge(fmt.Sprintf("snapshot: more than the %s limit", varde.FormatSize(MaxSnapshotBytes)))
+			return nil, huma.Error413RequestEntityTooLarge(fmt.Sprintf("snapshot: more than the %s limit", varde.FormatSize(s.cfg.MaxSnapshotBytes)))
 		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

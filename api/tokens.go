@@ -66,9 +66,7 @@ func IssueToken(ctx context.Context, st *storage.Store, name string, scopes []st
 // fieldError is a request field the API itself refuses.
 type fieldError struct{ field, problem string }
 
-func (e fieldError) Error() string        { return e.field + ": " + e.problem }
-func (e fieldError) InputField() string   { return e.field }
-func (e fieldError) InputProblem() string { return e.problem }
+func (e fieldError) Error() string { return e.field + ": " + e.problem }
 
 func (s *Server) registerTokens() {
 	o := op("create-token", http.MethodPost, "/v1/tokens", "Create a token", "tokens", token.TokensAdmin)

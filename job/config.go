@@ -33,9 +33,13 @@ type Config struct {
 	Inventory    string    `yaml:"inventory" json:"inventory"`
 	GeoIPDBs     []string  `yaml:"geoip_db" json:"geoip_db,omitempty"`
 	CloudRanges  []string  `yaml:"cloud_ranges" json:"cloud_ranges,omitempty"`
-	Guest        Guest     `yaml:"guest" json:"guest"`
-	Signing      Signing   `yaml:"signing" json:"signing"`
-	OutputDir    string    `yaml:"output_dir" json:"output_dir"`
+	// RTTFiles are `varde probe --json` outputs measured from other vantages, each named under vantages
+	// with its coordinates. Their ICMP minimum RTTs join the audit's own in the residency physics check,
+	// so several vantages intersect their discs.
+	RTTFiles  []string `yaml:"rtt_files" json:"rtt_files,omitempty"`
+	Guest     Guest    `yaml:"guest" json:"guest"`
+	Signing   Signing  `yaml:"signing" json:"signing"`
+	OutputDir string   `yaml:"output_dir" json:"output_dir"`
 
 	// dir is the directory of the config file, for relative paths; name is the file, for errors.
 	dir, name string
@@ -99,6 +103,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
 		return fmt.Errorf("line %d: %q is not a duration (like 20ms or 2s)", n.Line, n.Value)
+	}
+	if v == 0 {
+		// Zero means "not given" to the defaults below; written out, it would silently become the default.
+		return fmt.Errorf("line %d: %q: a duration of zero is not allowed; leave the field out for its default", n.Line, n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -276,6 +284,7 @@ func (c *Config) clone() *Config {
 	out.Targets = slices.Clone(c.Targets)
 	out.GeoIPDBs = slices.Clone(c.GeoIPDBs)
 	out.CloudRanges = slices.Clone(c.CloudRanges)
+	out.RTTFiles = slices.Clone(c.RTTFiles)
 	out.Guest.Snapshots = slices.Clone(c.Guest.Snapshots)
 	if c.Probes.ICMP != nil {
 		icmp := *c.Probes.ICMP

@@ -45,6 +45,7 @@ func TestParseConfigErrorsNameTheInput(t *testing.T) {
 		{"target without host", strings.Replace(goodConfig, "lab_rtt: 2ms, ", "", 1), "targets[0] nix: give a host, or lab_rtt"},
 		{"bad coordinates", strings.Replace(goodConfig, "latitude: 59.91", "latitude: 159.91", 1), "audit.yaml:4: vantages[0] oslo-nix-1: latitude 159.91: want a number from -90 to 90"},
 		{"unknown vantage", strings.Replace(goodConfig, "period: 2026-Q3\n", "period: 2026-Q3\nvantage: bergen\n", 1), `vantage "bergen" is not described`},
+		{"zero interval", goodConfig + "probes: {interval: 0s}\n", `audit.yaml:8: "0s": a duration of zero is not allowed`},
 		{"negative interval", goodConfig + "probes: {interval: -5ms}\n", "interval and timeout must not be negative"},
 		{"no signing", strings.Replace(goodConfig, "signing: {keys_dir: keys, init: true}\n", "", 1), "signing: give keys_dir"},
 		{"kind", goodConfig + "kind: monthly\n", `kind "monthly"`},

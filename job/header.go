@@ -61,6 +61,13 @@ func header(cfg *Config) (*storage.Header, error) {
 		}
 		h.Files = append(h.Files, storage.InputFile{Kind: "cloud_ranges", Path: p, SHA256: sum})
 	}
+	for _, p := range cfg.paths(cfg.RTTFiles) {
+		sum, err := fileSHA256(p)
+		if err != nil {
+			return nil, fmt.Errorf("audit header: rtt file: %w", err)
+		}
+		h.Files = append(h.Files, storage.InputFile{Kind: "rtt", Path: p, SHA256: sum})
+	}
 	return h, nil
 }
 

@@ -49,6 +49,31 @@ func RTTTable(rs []probes.Result, v residency.Vantage) residency.RTTTable {
 	return t
 }
 
+// rttTable is the physics check's input: the minimum RTTs this audit measured from its own vantage, and
+// those in the config's RTT files from the other vantages it names.
+func (r *runner) rttTable(measured []probes.Result, local residency.Vantage) (residency.RTTTable, error) {
+	t := RTTTable(measured, local)
+	if len(r.cfg.RTTFiles) == 0 {
+		return t, nil
+	}
+	vs := map[string]residency.Vantage{}
+	for _, v := range r.cfg.Vantages {
+		vs[v.Name] = residency.Vantage{Name: v.Name, Lat: v.Latitude, Lon: v.Longitude}
+	}
+	for _, p := range r.cfg.paths(r.cfg.RTTFiles) {
+		ft, err := LoadProbeRTT(p, vs)
+		if err != nil {
+			return nil, err
+		}
+		for _, obs := range ft {
+			for _, o := range obs {
+				t.Add(o)
+			}
+		}
+	}
+	return t, nil
+}
+
 // ResidencyRecords turns a residency result into storage observations and findings. An observation or
 // finding that cannot be encoded is an error: its evidence would otherwise enter the chain as null.
 func ResidencyRecords(res *residency.Result, now time.Time) ([]storage.Observation, []storage.Finding, error) {

@@ -37,7 +37,7 @@ func ParseProbeRTT(name string, r io.Reader, vantages map[string]residency.Vanta
 		}
 		v, ok := vantages[l.Vantage]
 		if !ok {
-			return fmt.Errorf("vantage %q has no coordinates (give --vantage %s=LAT,LON)", l.Vantage, l.Vantage)
+			return fmt.Errorf("vantage %q has no coordinates (give --vantage %s=LAT,LON, or name it under vantages: in the audit config)", l.Vantage, l.Vantage)
 		}
 		if *l.MinMS <= 0 {
 			return fmt.Errorf("min_ms %v is not positive", *l.MinMS)

@@ -433,7 +433,10 @@ func (r *runner) residency(ctx context.Context, measured []probes.Result) (strin
 		rcfg.Date = *r.periodEnd
 	}
 	v := r.vantage()
-	rcfg.RTT = RTTTable(measured, residency.Vantage{Name: v.Name, Lat: v.Latitude, Lon: v.Longitude})
+	rcfg.RTT, err = r.rttTable(measured, residency.Vantage{Name: v.Name, Lat: v.Latitude, Lon: v.Longitude})
+	if err != nil {
+		return "", err
+	}
 	out, err := residency.Audit(ctx, rcfg, inv)
 	if err != nil {
 		return "", err
@@ -449,14 +452,10 @@ func (r *runner) residency(ctx context.Context, measured []probes.Result) (strin
 		return "", err
 	}
 	r.res.Findings += len(findings)
-	bad := 0
-	for _, st := range out.Stores {
-		if !st.Compliant {
-			bad++
-		}
-	}
-	return fmt.Sprintf("%d data stores judged under %s as of %s: %d not compliant; %d observations, %d findings.",
-		len(out.Stores), out.RulesVersion, out.Date.Format(time.DateOnly), bad, len(obs), len(findings)), nil
+	h := out.Headline()
+	return fmt.Sprintf("%d data stores judged under %s as of %s: %d compliant, %d not compliant, %d not shown compliant; %d observations, %d findings.",
+		len(out.Stores), out.RulesVersion, out.Date.Format(time.DateOnly), h[residency.StatusCompliant],
+		h[residency.StatusNotCompliant], h[residency.StatusNotShownCompliant], len(obs), len(findings)), nil
 }
 
 func (r *runner) guest(ctx context.Context) (string, error) {

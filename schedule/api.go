@@ -57,7 +57,7 @@ func (s *Service) parseConfig(name string, body []byte) (*job.Config, error) {
 		}
 	})
 	if err != nil {
-		return nil, inputErr("body", "%s", strings.TrimPrefix(err.Error(), filepath.Join(d.ConfigDir, name+".yaml")+":"))
+		return nil, inputErr("body", "%s", bodyProblem(err, filepath.Join(d.ConfigDir, name+".yaml")))
 	}
 	if raw.Guest.IODir != "" {
 		return nil, inputErr("body", "guest: io_dir: not accepted in an uploaded config (the server chooses where it writes)")
@@ -89,10 +89,22 @@ func (s *Service) parseConfig(name string, body []byte) (*job.Config, error) {
 			return nil, err
 		}
 	}
+	if err := check("rtt_files", raw.RTTFiles...); err != nil {
+		return nil, err
+	}
 	if err := check("guest: snapshots", raw.Guest.Snapshots...); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// bodyProblem rewrites job's "file:line: problem" messages about the upload (parsed as file) to
+// "line N: problem": the caller knows no server file, only the body it sent.
+func bodyProblem(err error, file string) string {
+	q := regexp.QuoteMeta(file)
+	msg := regexp.MustCompile(q+`:(\d+): `).ReplaceAllString(err.Error(), "line $1: ")
+	msg = regexp.MustCompile(q+`:? ?`).ReplaceAllString(msg, "")
+	return strings.TrimSpace(msg)
 }
 
 // PutConfig validates body (YAML or JSON, as `varde audit run` takes) and stores it as the next version

@@ -83,11 +83,11 @@ func ParseSpec(spec string) (sp *Spec, err error) {
 	}
 	expr := strings.Join(fields, " ")
 	if strings.HasPrefix(expr, "@") {
-		if len(fields) != 1 {
-			return bad("%q: a shorthand stands alone", expr)
-		}
 		if strings.HasPrefix(expr, "@every") {
 			return bad("%q: @every is not accepted; audits run on the calendar (use a cron expression)", expr)
+		}
+		if len(fields) != 1 {
+			return bad("%q: a shorthand stands alone", expr)
 		}
 		if full, ok := shorthands[expr]; ok {
 			expr = full

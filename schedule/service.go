@@ -5,7 +5,8 @@
 // A schedule's next planned time lives in Postgres and is advanced in the transaction that stores the
 // run and inserts its River job, with the run unique per schedule and planned time: every replica may
 // plan, and restarts, replicas and River leader changes neither skip nor double a run. A run missed while
-// the service was down runs once when it is back, and its audit's header says it ran late.
+// the service was down runs once when it is back, and its audit's header says it ran late. A scheduled
+// quarterly config without a period of its own audits the last complete quarter before the planned time.
 //
 // A run has at most one audit, linked in the transaction that creates it. A job retried after a crash
 // finds that audit: it is closed as interrupted once its process is gone (storage.Recover), and the run
@@ -270,6 +271,27 @@ func (s *Service) Ready(ctx context.Context) error {
 		return err
 	}
 	return checkQueueSchema(ctx, s.pool, s.log)
+}
+
+// QueueDepth counts this service's River jobs by state (available, running, retryable, scheduled ...),
+// for the queue depth metric. River's rows are the queue's bookkeeping; runs and audits are the record.
+func (s *Service) QueueDepth(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT state::text, count(*) FROM river_job WHERE queue = $1 AND finalized_at IS NULL GROUP BY state`, queueName)
+	if err != nil {
+		return nil, fmt.Errorf("job queue depth: %w", err)
+	}
+	out := map[string]int64{}
+	for rows.Next() {
+		var st string
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("job queue depth: %w", err)
+		}
+		out[st] = n
+	}
+	rows.Close()
+	return out, rows.Err()
 }
 
 // planLoop enqueues due runs every PollInterval (and once at start, so a run missed while the service

@@ -57,6 +57,9 @@ func (w *auditWorker) Work(ctx context.Context, j *river.Job[auditArgs]) error {
 		log.Error("audit run failed before its audit", "err", err)
 		return st.FinishRun(ctx, run.ID, storage.RunFailed, s.cfg.Now(), err.Error())
 	}
+	if run.ScheduleID != nil && cfg.Period == "" && cfg.Kind == job.KindQuarterly {
+		cfg.Period = w.lastQuarter(ctx, run)
+	}
 	tmp, err := os.MkdirTemp("", "varde-run-")
 	if err != nil {
 		return err
@@ -99,6 +102,28 @@ func (w *auditWorker) Work(ctx context.Context, j *river.Job[auditArgs]) error {
 	}
 	// The run's outcome is on record, whatever it was: River has nothing to retry.
 	return nil
+}
+
+// lastQuarter is the period a scheduled quarterly audit without one of its own covers: the last
+// complete quarter before its planned time, in the schedule's time zone (a run planned for 1 January
+// 00:00 in Oslo audits Q4, although it is still 31 December in UTC).
+func (w *auditWorker) lastQuarter(ctx context.Context, run storage.AuditRun) string {
+	loc := time.UTC
+	if sc, err := w.s.store.GetSchedule(ctx, *run.ScheduleID); err == nil {
+		if l, err := time.LoadLocation(sc.TimeZone); err == nil {
+			loc = l
+		}
+	}
+	return previousQuarter(run.PlannedAt.In(loc))
+}
+
+// previousQuarter names the last quarter that ended before t, as job.ParsePeriod reads it: "2026-Q3".
+func previousQuarter(t time.Time) string {
+	y, q := t.Year(), (int(t.Month())-1)/3
+	if q == 0 {
+		y, q = y-1, 4
+	}
+	return fmt.Sprintf("%d-Q%d", y, q)
 }
 
 // config loads the run's config version with the server's paths over it.

@@ -71,7 +71,7 @@ type HeaderVantage struct {
 
 // InputFile is a reference file an audit read.
 type InputFile struct {
-	Kind      string `json:"kind"` // geoip or cloud_ranges
+	Kind      string `json:"kind"` // geoip, cloud_ranges or rtt
 	Path      string `json:"path"`
 	SHA256    string `json:"sha256"`
 	BuildDate string `json:"build_date,omitempty"` // RFC 3339, when the file says

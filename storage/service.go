@@ -340,11 +340,14 @@ type Due struct {
 func (s *Store) EnqueueDue(ctx context.Context, now time.Time, plan func(Schedule) (Due, error), enqueue Enqueue) ([]AuditRun, error) {
 	var out []AuditRun
 	var errs []error
+	// failed: schedules whose transaction failed this round; the others still get their turn.
+	failed := []int64{}
 	for {
 		var done bool
+		var cur int64
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT * FROM schedules WHERE enabled AND next_run_at <= $1
-				ORDER BY next_run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`, pgTime(now))
+			rows, err := tx.Query(ctx, `SELECT * FROM schedules WHERE enabled AND next_run_at <= $1 AND id <> ALL($2)
+				ORDER BY next_run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`, pgTime(now), failed)
 			if err != nil {
 				return err
 			}
@@ -356,6 +359,7 @@ func (s *Store) EnqueueDue(ctx context.Context, now time.Time, plan func(Schedul
 			if err != nil {
 				return err
 			}
+			cur = sc.ID
 			due, err := plan(sc)
 			if err != nil {
 				// A schedule that cannot be planned any more (its zone vanished from the tz database) is
@@ -384,7 +388,12 @@ func (s *Store) EnqueueDue(ctx context.Context, now time.Time, plan func(Schedul
 			return err
 		})
 		if err != nil {
-			return out, errors.Join(append(errs, fmt.Errorf("enqueue due runs: %w", err))...)
+			errs = append(errs, fmt.Errorf("enqueue due runs: %w", err))
+			if cur == 0 || ctx.Err() != nil {
+				return out, errors.Join(errs...)
+			}
+			failed = append(failed, cur)
+			continue
 		}
 		if done {
 			return out, errors.Join(errs...)

@@ -268,3 +268,32 @@ func TestSnapshotsClaimedOnce(t *testing.T) {
 		t.Errorf("the next run's claim: %+v %v", other, err)
 	}
 }
+
+// A schedule whose run cannot be enqueued does not hold up the others.
+func TestEnqueueDueFailureIsolated(t *testing.T) {
+	t.Parallel()
+	_, s, urls := newStores(t)
+	ctx := context.Background()
+	queue := fakeQueue(t, urls.Super)
+	for _, name := range []string{"a", "b"} {
+		if _, err := s.PutConfig(ctx, name, []byte(name), "x", t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateSchedule(ctx, storage.Schedule{ConfigName: name, Spec: "@hourly", TimeZone: "UTC", Enabled: true, NextRunAt: t0, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enqueue := func(ctx context.Context, tx pgx.Tx, run storage.AuditRun) (int64, error) {
+		if run.ConfigName == "a" {
+			return 0, errors.New("queue refuses a")
+		}
+		return queue(ctx, tx, run)
+	}
+	plan := func(sc storage.Schedule) (storage.Due, error) {
+		return storage.Due{Run: storage.NewRun{PlannedAt: sc.NextRunAt, EnqueuedAt: t0}, Next: sc.NextRunAt.Add(time.Hour)}, nil
+	}
+	runs, err := s.EnqueueDue(ctx, t0, plan, enqueue)
+	if err == nil || !strings.Contains(err.Error(), "queue refuses a") || len(runs) != 1 || runs[0].ConfigName != "b" {
+		t.Errorf("runs %+v, err %v: want b's run and a's error", runs, err)
+	}
+}

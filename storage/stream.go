@@ -75,30 +75,30 @@ func (s *Store) AuditPage(ctx context.Context, f AuditFilter) (audits []Audit, m
 	return audits, false, nil
 }
 
-// eachRow runs q in a read-only REPEATABLE READ transaction after checking that the audit exists (a
-// missing one is an error wrapping ErrNotFound, before fn sees any row), and calls scan for every row.
+// eachRow runs q, one statement and so one consistent snapshot, and calls scan for every row. An audit
+// that does not exist is an error wrapping ErrNotFound; since fn sees no row of a missing audit, its
+// existence is looked up only when no rows came, which keeps the common case to one round trip.
 func (s *Store) eachRow(ctx context.Context, auditID int64, what, q string, scan func(pgx.Rows) error) error {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return fmt.Errorf("%s of audit %d: begin: %w", what, auditID, err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var one int
-	if err := tx.QueryRow(ctx, `SELECT 1 FROM audits WHERE id = $1`, auditID).Scan(&one); err != nil {
-		return notFound(err, fmt.Sprintf("audit %d", auditID))
-	}
-	rows, err := tx.Query(ctx, q, auditID)
+	rows, err := s.pool.Query(ctx, q, auditID)
 	if err != nil {
 		return fmt.Errorf("%s of audit %d: %w", what, auditID, err)
 	}
 	defer rows.Close()
+	n := 0
 	for rows.Next() {
+		n++
 		if err := scan(rows); err != nil {
 			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("%s of audit %d: %w", what, auditID, err)
+	}
+	if n == 0 {
+		var one int
+		if err := s.pool.QueryRow(ctx, `SELECT 1 FROM audits WHERE id = $1`, auditID).Scan(&one); err != nil {
+			return notFound(err, fmt.Sprintf("audit %d", auditID))
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -74,6 +75,28 @@ func TestReportExtendToBLTA(t *testing.T) {
 		t.Fatalf("B-LTA:\n%s", out)
 	}
 	t.Logf("varde report verify --json:\n%s", out)
+	// The same anchors from trust directories named in the environment.
+	trust, tsaTrust := filepath.Join(dir, "trust"), filepath.Join(dir, "tsa-trust")
+	for d, src := range map[string]string{trust: ca, tsaTrust: tsaPEM} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "anchor.pem"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var envOut, envErr bytes.Buffer
+	err = runEnv(context.Background(), []string{"report", "verify", signed}, &envOut, &envErr,
+		func(k string) string {
+			return map[string]string{"VARDE_TRUST_DIR": trust, "VARDE_TSA_TRUST_DIR": tsaTrust}[k]
+		})
+	if err != nil || !strings.Contains(envOut.String(), "result:        valid, B-LTA") {
+		t.Fatalf("verify with trust directories from the environment: %v\n%s%s", err, envOut.String(), envErr.String())
+	}
 	// Without the TSA anchor nothing above B-B is proven, and a document time-stamp from an
 	// untrusted TSA makes the file not valid.
 	out, _, err = runT(t, "", "report", "verify", signed, "--ca", ca)

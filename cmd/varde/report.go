@@ -77,8 +77,11 @@ func cmdReportVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "report verify")
 	var cas, tsaCAs, crls, ocsps pathList
 	fs.Var(&cas, "ca", "PEM file of a trust anchor for signers (repeatable); without one, nothing is trusted")
-	trustDir := fs.String("trust-dir", "", "directory of trust anchor certificates (*.pem, *.crt, *.cer) for signers")
+	// Trust directories can be configured once for a host in the environment, so an auditor's
+	// verifications all use the same anchors.
+	trustDir := fs.String("trust-dir", e.getenv("VARDE_TRUST_DIR"), "directory of trust anchor certificates (*.pem, *.crt, *.cer) for signers (default $VARDE_TRUST_DIR)")
 	fs.Var(&tsaCAs, "tsa-ca", "PEM file of a trust anchor for time-stamp authorities (repeatable)")
+	tsaTrustDir := fs.String("tsa-trust-dir", e.getenv("VARDE_TSA_TRUST_DIR"), "directory of trust anchor certificates for time-stamp authorities (default $VARDE_TSA_TRUST_DIR)")
 	fs.Var(&crls, "crl", "CRL file (DER or PEM) to check revocation with, beside the file's DSS (repeatable)")
 	fs.Var(&ocsps, "ocsp", "OCSP response file (DER) to check revocation with (repeatable)")
 	asJSON := fs.Bool("json", false, "print the validation report as JSON")
@@ -93,7 +96,7 @@ func cmdReportVerify(ctx context.Context, e *env, args []string) error {
 	if cfg.Roots, _, err = loadPool(cas, *trustDir); err != nil {
 		return fmt.Errorf("report verify: %w", err)
 	}
-	if cfg.TSARoots, _, err = loadPool(tsaCAs, ""); err != nil {
+	if cfg.TSARoots, _, err = loadPool(tsaCAs, *tsaTrustDir); err != nil {
 		return fmt.Errorf("report verify: %w", err)
 	}
 	for _, p := range crls {

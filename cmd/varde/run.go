@@ -39,6 +39,8 @@ var commands = map[string]command{
 	"guest":     {cmdGuest, "guest tuning checks: collect a snapshot, check a VM"},
 	"probe":     {cmdProbe, "measure ICMP echo and TCP handshake latency to targets"},
 	"residency": {cmdResidency, "judge where data stores are against EEA and adequacy rules"},
+	"serve":     {cmdServe, "the scheduled audit service: HTTP API, schedules, audits as jobs, metrics"},
+	"token":     {cmdToken, "API tokens for varde serve: create, list, revoke"},
 }
 
 // usageError marks errors caused by how varde was called; main exits 2 for them.

@@ -32,6 +32,8 @@ type pki struct {
 	mu     sync.Mutex
 	// revokedAt, when set, is when the responder says the signer was revoked.
 	revokedAt time.Time
+	// now dates the CRL and OCSP responses: the pinned clock unless a test built on the real clock sets it.
+	now func() time.Time
 }
 
 // newPKI issues certificates valid from the earlier to a year past the later of the pinned and the
@@ -39,7 +41,7 @@ type pki struct {
 // clock) both accept them on any day. tmpl, when given, changes the signer certificate.
 func newPKI(t *testing.T, leaf func(*x509.Certificate)) *pki {
 	t.Helper()
-	p := &pki{}
+	p := &pki{now: clock}
 	mux := http.NewServeMux()
 	p.srv = httptest.NewServer(mux)
 	t.Cleanup(p.srv.Close)
@@ -90,7 +92,7 @@ func (p *pki) revoke(at time.Time) {
 func (p *pki) crl(t *testing.T) []byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: fixedNow.Add(-2 * time.Hour), NextUpdate: fixedNow.Add(24 * time.Hour)}
+	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: p.now().Add(-2 * time.Hour), NextUpdate: p.now().Add(24 * time.Hour)}
 	if !p.revokedAt.IsZero() {
 		tmpl.RevokedCertificateEntries = []x509.RevocationListEntry{{SerialNumber: p.signer.Cert.SerialNumber, RevocationTime: p.revokedAt}}
 	}
@@ -104,7 +106,7 @@ func (p *pki) crl(t *testing.T) []byte {
 func (p *pki) ocsp(t *testing.T) []byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	tmpl := ocsp.Response{Status: ocsp.Good, SerialNumber: p.signer.Cert.SerialNumber, ThisUpdate: fixedNow.Add(-time.Hour), NextUpdate: fixedNow.Add(24 * time.Hour)}
+	tmpl := ocsp.Response{Status: ocsp.Good, SerialNumber: p.signer.Cert.SerialNumber, ThisUpdate: p.now().Add(-time.Hour), NextUpdate: p.now().Add(24 * time.Hour)}
 	if !p.revokedAt.IsZero() {
 		tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, p.revokedAt, ocsp.KeyCompromise
 	}

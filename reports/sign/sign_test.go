@@ -243,6 +243,14 @@ func tsaServer(t *testing.T) (*httptest.Server, *x509.Certificate) {
 // tsaServerAt is a TSA whose tokens say stamped.
 func tsaServerAt(t *testing.T, stamped time.Time) (*httptest.Server, *x509.Certificate) {
 	t.Helper()
+	return tsaServerIssued(t, stamped, nil, nil, "")
+}
+
+// tsaServerIssued is tsaServerAt with its certificate issued by ca (self-signed when ca is nil), as a
+// real TSA's is, naming crlURL as its CRL distribution point when given. The certificate returned is the
+// trust anchor: ca, or the self-signed TSA certificate.
+func tsaServerIssued(t *testing.T, stamped time.Time, ca *x509.Certificate, caKey crypto.Signer, crlURL string) (*httptest.Server, *x509.Certificate) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -265,11 +273,22 @@ func tsaServerAt(t *testing.T, stamped time.Time) (*httptest.Server, *x509.Certi
 		KeyUsage:        x509.KeyUsageDigitalSignature,
 		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if crlURL != "" {
+		tmpl.CRLDistributionPoints = []string{crlURL}
+	}
+	parent, parentKey := tmpl, crypto.Signer(key)
+	if ca != nil {
+		parent, parentKey = ca, caKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
+	anchor := cert
+	if ca != nil {
+		anchor = ca
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		req, err := timestamp.ParseRequest(body)
@@ -296,7 +315,7 @@ func tsaServerAt(t *testing.T, stamped time.Time) (*httptest.Server, *x509.Certi
 		w.Write(resp)
 	}))
 	t.Cleanup(srv.Close)
-	return srv, cert
+	return srv, anchor
 }
 
 func TestSignatureTimestamp(t *testing.T) {
