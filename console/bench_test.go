@@ -136,7 +136,7 @@ func BenchmarkPages(b *testing.B) {
 	id := bigAudit(b, e, 10_000)
 	h, err := New(Config{Now: e.clock.Now, Evidence: e.store, Sessions: e.store,
 		Tokens: StoreTokens{Store: e.store, Now: e.clock.Now}, Schedules: ServiceSchedules{Service: e.sched, Store: e.store},
-		TrustRoots: e.roots})
+		ReportTrust: sign.VerifyConfig{Roots: e.roots}})
 	if err != nil {
 		b.Fatal(err)
 	}

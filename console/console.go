@@ -10,7 +10,6 @@ package console
 
 import (
 	"context"
-	"crypto/x509"
 	"embed"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/storage"
 )
 
@@ -38,7 +38,7 @@ type Evidence interface {
 	Observations(ctx context.Context, auditID int64) ([]storage.Observation, error)
 	Measurements(ctx context.Context, auditID int64) ([]storage.Measurement, error)
 	Reports(ctx context.Context, auditID int64) ([]storage.Report, error)
-	Report(ctx context.Context, id int64) (storage.Report, error)
+	GetReport(ctx context.Context, id int64) (storage.Report, error)
 }
 
 // Sessions keeps console sessions. *storage.Store implements it.
@@ -84,9 +84,9 @@ type Config struct {
 	// Reports reads report PDFs. Default: from the path the reports row records, checked against its
 	// sha256.
 	Reports ReportFiles
-	// TrustRoots are the trust anchors report signatures are verified against; nil trusts nothing and
-	// every signature shows as untrusted.
-	TrustRoots *x509.CertPool
+	// ReportTrust is what report signatures are verified against (the API's): without Roots nothing is
+	// trusted and every signature shows as untrusted. Its Now defaults to the console's.
+	ReportTrust sign.VerifyConfig
 	// CheckpointDir and LogKey, when both set, let audit pages show the signed checkpoint covering the
 	// audit's seal in the evidence log.
 	CheckpointDir string
@@ -113,6 +113,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Reports == nil {
 		c.Reports = fileReports{}
+	}
+	if c.ReportTrust.Now == nil {
+		c.ReportTrust.Now = c.Now
 	}
 }
 

@@ -145,7 +145,7 @@ func newEnv(t testing.TB, withAudit bool) *env {
 	}
 	e.h, err = New(Config{Now: e.clock.Now, Evidence: e.store, Sessions: e.store,
 		Tokens: StoreTokens{Store: e.store, Now: e.clock.Now}, Schedules: ServiceSchedules{Service: e.sched, Store: e.store},
-		TrustRoots: e.roots})
+		ReportTrust: sign.VerifyConfig{Roots: e.roots}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,15 +14,12 @@ import (
 	"github.com/varde/varde/storage"
 )
 
-// reportLimit bounds a report PDF read into memory.
-var reportLimit = varde.Limit{What: "a report PDF", Bytes: 64 << 20}
-
 // fileReports reads a report from the path its row records. Its sha256 must match the row's: a file
 // changed or swapped on disk is refused, never served as the report.
 type fileReports struct{}
 
 func (fileReports) ReadReport(_ context.Context, r storage.Report) ([]byte, error) {
-	b, err := varde.ReadFile(r.Path, reportLimit)
+	b, err := varde.ReadFile(r.Path, sign.PDFLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +76,7 @@ func (h *Handler) reportsPage(w http.ResponseWriter, r *http.Request) {
 		case err != nil:
 			row.Mark, row.Problem = mark{"?", "unknown", "unsure"}, l.Tf("The PDF file could not be read: %s", err)
 		default:
-			vr, err := sign.Verify(pdf, sign.VerifyConfig{Roots: h.cfg.TrustRoots, Now: h.cfg.Now})
+			vr, err := sign.Verify(pdf, h.cfg.ReportTrust)
 			if err != nil {
 				row.Mark, row.Problem = mark{"✖", "invalid", "bad"}, err.Error()
 				break
@@ -111,7 +108,7 @@ func (h *Handler) reportPDF(w http.ResponseWriter, r *http.Request) {
 		h.notFound(w, r)
 		return
 	}
-	rep, err := h.cfg.Evidence.Report(r.Context(), id)
+	rep, err := h.cfg.Evidence.GetReport(r.Context(), id)
 	if err != nil {
 		h.notFoundOr500(w, r, err)
 		return

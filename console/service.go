@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/varde/varde/api"
 	"github.com/varde/varde/schedule"
 	"github.com/varde/varde/storage"
-	"github.com/varde/varde/token"
 )
 
 // The real implementations of the console's interfaces: tokens as the API stores them (package token's
@@ -29,21 +29,15 @@ func (t StoreTokens) now() time.Time {
 	return t.Now()
 }
 
-// Authenticate checks the token's form and checksum, then its stored record: known, not revoked, not
-// expired.
+// Authenticate is the API's own token check (api.Authenticate): form and checksum, then a record that
+// is neither revoked nor expired.
 func (t StoreTokens) Authenticate(ctx context.Context, raw string) (Identity, error) {
-	if err := token.Check(raw); err != nil {
-		return Identity{}, fmt.Errorf("%w: %v", ErrBadToken, err)
-	}
-	rec, err := t.Store.TokenByDigest(ctx, token.Digest(raw))
-	if errors.Is(err, storage.ErrNotFound) {
-		return Identity{}, fmt.Errorf("%w: unknown token", ErrBadToken)
+	rec, err := api.Authenticate(ctx, t.Store, raw, t.now())
+	if errors.Is(err, api.ErrTokenRefused) {
+		return Identity{}, fmt.Errorf("%w: %w", ErrBadToken, err)
 	}
 	if err != nil {
 		return Identity{}, err
-	}
-	if !rec.Usable(t.now()) {
-		return Identity{}, fmt.Errorf("%w: token %d is revoked or expired", ErrBadToken, rec.ID)
 	}
 	return Identity{Ref: strconv.FormatInt(rec.ID, 10), Subject: rec.Name, Scopes: rec.Scopes, ExpiresAt: rec.ExpiresAt}, nil
 }

@@ -138,19 +138,6 @@ func (s *Store) LogSize(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// Report returns one report or an error wrapping ErrNotFound.
-func (s *Store) Report(ctx context.Context, id int64) (Report, error) {
-	rows, err := s.pool.Query(ctx, `SELECT * FROM reports WHERE id = $1`, id)
-	if err != nil {
-		return Report{}, fmt.Errorf("report %d: %w", id, err)
-	}
-	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Report])
-	if err != nil {
-		return Report{}, notFound(err, fmt.Sprintf("report %d", id))
-	}
-	return r, nil
-}
-
 // ConsoleSession is a signed-in console user: who, with which scopes, until when. The secret that names
 // it lives only in the user's cookie.
 type ConsoleSession struct {
