@@ -267,6 +267,15 @@ func TestBrowser(t *testing.T) {
 	do("audits list", chromedp.Navigate(base+"/audits?status=succeeded"), chromedp.WaitVisible(chromedp.CSS("table.audits")))
 	shoot(t, ctx, shots, "02-audits")
 
+	// The language switch: the audit page in bokmål, then back to English.
+	do("switch to bokmål", chromedp.Click(chromedp.CSS("a.lang")), chromedp.WaitVisible(chromedp.CSS("table.audits")))
+	do("audit in bokmål", chromedp.Navigate(auditURL), chromedp.WaitVisible(chromedp.CSS(`#chain .mark.good`)))
+	if h1, chain := text("h1"), text("#chain"); !strings.HasPrefix(h1, fmt.Sprintf("Revisjon %d", id)) || !strings.Contains(chain, "Rekken holder") {
+		t.Fatalf("in bokmål: %q, %q", h1, chain)
+	}
+	shoot(t, ctx, shots, "11-audit-nb")
+	do("switch to English", chromedp.Click(chromedp.CSS("a.lang")), chromedp.WaitVisible(chromedp.CSS(`#chain .mark.good`)))
+
 	// A form on another origin posting to the console is refused, and starts nothing.
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s/schedules/%d/run"></form>

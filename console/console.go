@@ -32,6 +32,7 @@ type Evidence interface {
 	Verify(ctx context.Context, auditID int64) (storage.ChainReport, error)
 	AuditSeal(ctx context.Context, auditID int64) (storage.LogLeaf, error)
 	LogSize(ctx context.Context) (int64, error)
+	LogLeaves(ctx context.Context) ([]storage.LogLeaf, error)
 	FindingsPage(ctx context.Context, auditID int64, f storage.FindingFilter) ([]storage.Finding, bool, error)
 	FindingCounts(ctx context.Context, auditID int64) ([]storage.FindingCount, error)
 	FindingsByRule(ctx context.Context, auditID int64, ruleID string) ([]storage.Finding, error)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/varde/varde/evidencelog"
 	"github.com/varde/varde/token"
 )
 
@@ -283,6 +285,65 @@ func TestEveryMessageHasBokmal(t *testing.T) {
 	for _, m := range msgs {
 		if _, ok := nb[m]; !ok {
 			t.Errorf("no bokmål for %q", m)
+		}
+	}
+}
+
+// The chain page shows the audit's seal in the evidence log, whether the seal still matches the chain,
+// and the signed checkpoint that covers it, checked against the log the database holds.
+func TestChainSealAndCheckpoint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	ctx := context.Background()
+	if _, err := e.store.SealAudit(ctx, e.auditID, e.clock.Now()); err != nil && !strings.Contains(err.Error(), "sealed") {
+		t.Fatal(err)
+	}
+	leaves, err := e.store.LogLeaves(ctx)
+	if err != nil || len(leaves) == 0 {
+		t.Fatalf("log: %v %v", leaves, err)
+	}
+	data := make([][]byte, len(leaves))
+	for i, l := range leaves {
+		data[i] = l.Data
+	}
+	tree, err := evidencelog.Build(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, cps := t.TempDir(), t.TempDir()
+	keyPath, pubPath, err := evidencelog.GenerateKey(keys, "log.varde.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := evidencelog.LoadSigner(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := evidencelog.Sign(tree, tree.Size(), signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evidencelog.Write(cps, cp); err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := evidencelog.LoadVerifier(pubPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{Now: e.clock.Now, Evidence: e.store, Sessions: e.store, Tokens: StoreTokens{Store: e.store, Now: e.clock.Now},
+		CheckpointDir: cps, LogKey: verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	e.srv = srv
+	c := e.signIn(t, e.adminToken(t))
+	_, body := get(t, c, srv.URL+"/audits/"+itoa(e.auditID)+"/chain")
+	for _, want := range []string{"The chain holds", "Sealed in the evidence log as leaf", "The seal matches the recomputed chain.",
+		"Signed checkpoint log.varde.test", "The log in the database grew from it."} {
+		if !strings.Contains(body, want) {
+			t.Errorf("chain page: no %q in\n%s", want, body)
 		}
 	}
 }

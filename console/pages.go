@@ -443,16 +443,19 @@ func facets(counts []storage.FindingCount, f storage.FindingFilter) (verdicts, s
 }
 
 type chainData struct {
-	Audit      storage.Audit
-	CheckedAt  time.Time
-	Report     storage.ChainReport
-	Sealed     bool
-	Seal       storage.LogLeaf
-	LogSize    int64
-	Checkpoint *evidencelog.Checkpoint
-	RootB64    string
-	CPError    string
-	Fragment   bool
+	Audit        storage.Audit
+	CheckedAt    time.Time
+	SealMatches  bool
+	CPConfigured bool
+	CPHolds      bool
+	Report       storage.ChainReport
+	Sealed       bool
+	Seal         storage.LogLeaf
+	LogSize      int64
+	Checkpoint   *evidencelog.Checkpoint
+	RootB64      string
+	CPError      string
+	Fragment     bool
 }
 
 func (h *Handler) chainPage(w http.ResponseWriter, r *http.Request) {
@@ -481,18 +484,20 @@ func (h *Handler) chainPage(w http.ResponseWriter, r *http.Request) {
 			h.serverError(w, r, err)
 			return
 		}
-		if h.cfg.CheckpointDir != "" && h.cfg.LogKey != nil {
-			cps, _, err := evidencelog.ReadDir(h.cfg.CheckpointDir, h.cfg.LogKey)
+		// The seal must say what the chain recomputed now says.
+		if rep.OK() {
+			want, err := storage.SealLeafData(a, rep)
 			if err != nil {
-				d.CPError = err.Error()
+				h.serverError(w, r, err)
+				return
 			}
-			for i := range cps {
-				if cps[i].Size > seal.Idx {
-					d.Checkpoint = &cps[i]
-				}
-			}
-			if d.Checkpoint != nil {
-				d.RootB64 = base64.StdEncoding.EncodeToString(d.Checkpoint.Root[:])
+			d.SealMatches = bytes.Equal(want, seal.Data)
+		}
+		if h.cfg.CheckpointDir != "" && h.cfg.LogKey != nil {
+			d.CPConfigured = true
+			if err := h.checkpoint(ctx, &d); err != nil {
+				h.serverError(w, r, err)
+				return
 			}
 		}
 	case !isNotFound(err):
@@ -504,6 +509,43 @@ func (h *Handler) chainPage(w http.ResponseWriter, r *http.Request) {
 		name = "chainfrag"
 	}
 	h.render(w, r, http.StatusOK, name, "Evidence chain", d)
+}
+
+// checkpoint finds the newest signed checkpoint that covers the audit's seal and checks that the log the
+// database holds grew from it: its first Size leaves hash to the signed root.
+func (h *Handler) checkpoint(ctx context.Context, d *chainData) error {
+	cps, _, err := evidencelog.ReadDir(h.cfg.CheckpointDir, h.cfg.LogKey)
+	if err != nil {
+		d.CPError = err.Error()
+		return nil
+	}
+	for i := range cps {
+		if cps[i].Size > d.Seal.Idx {
+			d.Checkpoint = &cps[i]
+		}
+	}
+	if d.Checkpoint == nil {
+		return nil
+	}
+	d.RootB64 = base64.StdEncoding.EncodeToString(d.Checkpoint.Root[:])
+	leaves, err := h.cfg.Evidence.LogLeaves(ctx)
+	if err != nil {
+		return err
+	}
+	data := make([][]byte, len(leaves))
+	for i, l := range leaves {
+		data[i] = l.Data
+	}
+	tree, err := evidencelog.Build(data)
+	if err != nil {
+		return err
+	}
+	if err := tree.CheckAgainst(*d.Checkpoint); err != nil {
+		d.CPError = err.Error()
+		return nil
+	}
+	d.CPHolds = true
+	return nil
 }
 
 // auditCache keeps something computed from a finished audit, keyed by the audit's recorded chain length
