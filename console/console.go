@@ -47,6 +47,7 @@ type Sessions interface {
 	CreateConsoleSession(ctx context.Context, secret string, s storage.ConsoleSession) error
 	ConsoleSession(ctx context.Context, secret string, now time.Time) (storage.ConsoleSession, error)
 	DeleteConsoleSession(ctx context.Context, secret string) error
+	SweepConsoleSessions(ctx context.Context, now time.Time) (int64, error)
 }
 
 // Identity is who an API token speaks for.

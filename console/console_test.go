@@ -150,8 +150,17 @@ func TestSessionLifecycle(t *testing.T) {
 	if resp, _ := get(t, c, e.srv.URL+"/audits"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("after 8h: %s, want a redirect to sign-in", resp.Status)
 	}
-	// Sign in again, then sign out: the session row is deleted, so a copied cookie is worthless.
+	// Sign in again (which sweeps the expired session away), then sign out: the session row is deleted,
+	// so a copied cookie is worthless.
+	other := e.signIn(t, raw)
+	e.clock.Add(8*time.Hour + time.Second)
 	resp, _ = post(t, c, e.srv.URL+"/signin", url.Values{"token": {raw}})
+	if n, err := e.store.SweepConsoleSessions(context.Background(), e.clock.Now()); err != nil || n != 0 {
+		t.Errorf("expired sessions left after a sign-in: %d (%v)", n, err)
+	}
+	if resp, _ := get(t, other, e.srv.URL+"/audits"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("a swept session still works: %s", resp.Status)
+	}
 	var secret string
 	for _, k := range resp.Cookies() {
 		if k.Name == sessionCookie {

@@ -180,14 +180,13 @@ func (e *env) adminToken(t testing.TB) string {
 // client is a cookie-keeping HTTP client that does not follow redirects, so tests see them.
 func (e *env) client(t testing.TB) *http.Client {
 	t.Helper()
-	c := e.srv.Client()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Jar = jar
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return c
+	// A client of its own: srv.Client() is one shared value, and its jar would be every test user's.
+	return &http.Client{Transport: e.srv.Client().Transport, Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // signIn posts a token to the sign-in form and returns the client holding the session.
