@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/schedule"
@@ -61,9 +62,19 @@ func browserRun[T any](t *testing.T, ctx context.Context, what string, a chromed
 	return v
 }
 
-// shoot saves a full-page screenshot of the current page at desktop and at phone width.
+// unlabelled lists the page's form controls without a label, and its SVG figures without a title.
+const unlabelled = `[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+	.filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.outerHTML)
+	.concat([...document.querySelectorAll('svg')].filter(s => s.getAttribute('role') !== 'img' || !s.querySelector('title'))
+	.map(s => 'svg ' + s.getAttribute('class')))`
+
+// shoot checks the page's controls are labelled, and saves a full-page screenshot of it at desktop and at
+// phone width.
 func shoot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
+	if bad := browserRun(t, ctx, "labels on "+name, chromedp.Evaluate[[]string](unlabelled)); len(bad) > 0 {
+		t.Errorf("%s: controls without a label: %q", name, bad)
+	}
 	for _, vp := range []struct {
 		suffix string
 		w, h   int64
@@ -141,8 +152,8 @@ func TestBrowser(t *testing.T) {
 	shoot(t, ctx, shots, "01-signin")
 
 	// Sign in: back at the audit page, where htmx loads the chain's status.
-	do("sign in", chromedp.SendKeys(chromedp.ID("token"), raw), chromedp.Click(chromedp.CSS(`form[action="/signin"] button`)),
-		chromedp.WaitVisible(chromedp.CSS(`#chain .mark.good`)))
+	// By keyboard: the token typed, then Enter.
+	do("sign in", chromedp.SendKeys(chromedp.ID("token"), raw+kb.Enter), chromedp.WaitVisible(chromedp.CSS(`#chain .mark.good`)))
 	if loc, chain := location(), text("#chain"); loc != auditURL || !strings.Contains(chain, "The chain holds") {
 		t.Fatalf("after sign-in: at %s, chain %q", loc, chain)
 	}
