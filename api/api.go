@@ -7,6 +7,7 @@ package api
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -113,6 +114,13 @@ func New(mux *http.ServeMux, cfg Config) (*Server, error) {
 	s.registerReports()
 	s.registerTokens()
 	s.registerSchedules()
+	// Anything else under /v1/ is a problem too, not ServeMux's text/plain 404.
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(huma.ErrorModel{Status: http.StatusNotFound, Title: http.StatusText(http.StatusNotFound),
+			Detail: fmt.Sprintf("no operation %s %s: see /openapi.json", r.Method, r.URL.Path)})
+	})
 	return s, nil
 }
 

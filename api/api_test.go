@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +34,7 @@ var now = time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC)
 const snapshotLimit = 64 << 10
 
 type testServer struct {
+	log   *syncBuffer // the server's log
 	url   string
 	store *storage.Store
 	admin string // a token with every scope
@@ -39,7 +42,7 @@ type testServer struct {
 
 // newServer runs the API on a fresh, migrated database (River's schema too), as varde_writer, with a
 // real schedule service that enqueues runs but runs no jobs (InsertOnly).
-func newServer(t *testing.T, rateLimit float64) *testServer {
+func newServer(t testing.TB, rateLimit float64) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	urls := pgtest.DatabaseRoles(t)
@@ -70,7 +73,9 @@ func newServer(t *testing.T, rateLimit float64) *testServer {
 	}
 	t.Cleanup(func() { sched.Stop(context.Background()) })
 	mux := http.NewServeMux()
-	if _, err := api.New(mux, api.Config{Store: st, Scheduler: sched, Now: clock, RateLimit: rateLimit,
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	if _, err := api.New(mux, api.Config{Store: st, Scheduler: sched, Now: clock, RateLimit: rateLimit, Logger: logger,
 		MaxSnapshotBytes: snapshotLimit}); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +85,25 @@ func newServer(t *testing.T, rateLimit float64) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{url: hs.URL, store: st, admin: admin.Token}
+	return &testServer{log: logs, url: hs.URL, store: st, admin: admin.Token}
+}
+
+// syncBuffer is a log sink the server's goroutines share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func scopeNames(ss []token.Scope) []string {
@@ -108,7 +131,7 @@ type response struct {
 	body   []byte
 }
 
-func (s *testServer) do(t *testing.T, tok, method, path, contentType string, body []byte) response {
+func (s *testServer) do(t testing.TB, tok, method, path, contentType string, body []byte) response {
 	t.Helper()
 	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
 	if err != nil {
@@ -223,6 +246,16 @@ func TestAuth(t *testing.T) {
 	if err != nil || tok.LastUsedAt == nil || !tok.LastUsedAt.Equal(now) {
 		t.Fatalf("last used: %+v, %v", tok.LastUsedAt, err)
 	}
+	// Use is logged by the token's ID and name, never the token.
+	logs := s.log.String()
+	if !strings.Contains(logs, `"token_name":"reader"`) || !strings.Contains(logs, `"token_name":"revoked"`) {
+		t.Errorf("the log does not name the tokens used:\n%s", logs)
+	}
+	for _, tok := range []string{reader, expired, revoked, wellFormed, string(typo)} {
+		if strings.Contains(logs, tok) {
+			t.Fatalf("the log holds a token:\n%s", logs)
+		}
+	}
 	// Documents and health need no token.
 	if r := s.do(t, "", "GET", "/openapi.json", "", nil); r.status != 200 {
 		t.Fatalf("/openapi.json: %d", r.status)
@@ -290,6 +323,7 @@ func TestBadInputIsAProblemNamingTheField(t *testing.T) {
 	wantProblem(t, "config that is not YAML", put("broken", "{{{"), 422, "")
 	wantProblem(t, "bad config name", put("Not_OK!", demoConfig), 422, "path.name")
 	wantProblem(t, "config over the size limit", put("big", "organisation: X\n#"+strings.Repeat("x", api.MaxConfigBytes)), 413, "")
+	wantProblem(t, "unknown operation", s.do(t, s.admin, "GET", "/v1/nothing", "", nil), 404, "")
 	wantProblem(t, "unknown audit", s.do(t, s.admin, "GET", "/v1/audits/424242", "", nil), 404, "")
 	wantProblem(t, "unknown audit's findings", s.do(t, s.admin, "GET", "/v1/audits/424242/findings", "", nil), 404, "")
 	wantProblem(t, "audit id not a number", s.do(t, s.admin, "GET", "/v1/audits/abc", "", nil), 422, "path.id")
@@ -360,6 +394,22 @@ func TestOpenAPIDocumentIsCommitted(t *testing.T) {
 	want, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("%v (go test ./api -run OpenAPI -update writes it)", err)
+	}
+	// Every operation needs a token with exactly one scope that exists: none is open by accident.
+	var d struct {
+		Paths map[string]map[string]struct {
+			Security []map[string][]string `json:"security"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(r.body, &d); err != nil {
+		t.Fatal(err)
+	}
+	for path, ops := range d.Paths {
+		for method, o := range ops {
+			if len(o.Security) != 1 || len(o.Security[0]["token"]) != 1 || !token.Scope(o.Security[0]["token"][0]).Valid() {
+				t.Errorf("%s %s: security %v, want one scope of the token scheme", method, path, o.Security)
+			}
+		}
 	}
 	if !bytes.Equal(want, doc.Bytes()) {
 		t.Fatalf("the served OpenAPI document differs from %s: run go test ./api -run OpenAPI -update and commit it", path)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -114,9 +115,14 @@ type snapshotInput struct {
 // Resolve takes the body as a stream: a snapshot is read once, straight into the scheduler, never held
 // whole by the API.
 func (in *snapshotInput) Resolve(ctx huma.Context) []error {
+	// Huma's body read timeout covers only bodies it reads itself; a snapshot gets a deadline of its own.
+	ctx.SetReadDeadline(time.Now().Add(snapshotReadTimeout))
 	in.body = io.NopCloser(ctx.BodyReader())
 	return nil
 }
+
+// snapshotReadTimeout bounds the upload of one snapshot: 64 MiB at well under 1 MB/s.
+const snapshotReadTimeout = 2 * time.Minute
 
 type snapshotOutput struct{ Body storage.GuestSnapshot }
 type snapshotsOutput struct{ Body []storage.GuestSnapshot }

@@ -8,6 +8,7 @@ package evidencelog
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -20,6 +21,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/varde/varde"
 )
 
 // Key file names in a key directory.
@@ -217,13 +220,9 @@ func ReadDir(dir string, v note.Verifier) ([]Checkpoint, []string, error) {
 	sort.Strings(paths)
 	var cps []Checkpoint
 	for _, p := range paths {
-		b, err := os.ReadFile(p)
+		c, err := ReadFile(p, v)
 		if err != nil {
-			return nil, nil, fmt.Errorf("checkpoint: %w", err)
-		}
-		c, err := Open(b, v)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", p, err)
+			return nil, nil, err
 		}
 		cps = append(cps, c)
 	}
@@ -276,4 +275,76 @@ func (t *Tree) CheckInclusion(c Checkpoint, i int64, data []byte) error {
 		return fmt.Errorf("%w: leaf %d is not in the checkpoint of size %d: %v", ErrMismatch, i, c.Size, err)
 	}
 	return nil
+}
+
+// EnsureKey makes the log key pair in dir unless a key is there already, and returns the key's path.
+func EnsureKey(dir, name string) (keyPath string, created bool, err error) {
+	keyPath = filepath.Join(dir, KeyFile)
+	if _, err := os.Stat(keyPath); err == nil {
+		return keyPath, false, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("log key: %w", err)
+	}
+	if _, _, err := GenerateKey(dir, name); err != nil {
+		return "", false, err
+	}
+	return keyPath, true, nil
+}
+
+// LoadKey reads a signer key file and derives its verifier from the private key itself, so a public key
+// file that does not belong to the key cannot creep in. vkey is the verifier key as text
+// (name+hash+base64), which is what a third party is given.
+func LoadKey(path string) (note.Signer, note.Verifier, string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("log key: %w", err)
+	}
+	skey := strings.TrimSpace(string(b))
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("log key %s: %w", path, err)
+	}
+	// PRIVATE+KEY+<name>+<hash>+<base64(0x01 || seed)>
+	parts := strings.SplitN(skey, "+", 5) // the base64 key may hold '+' itself
+	raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return nil, nil, "", fmt.Errorf("log key %s: not an Ed25519 note key", path)
+	}
+	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	vkey, err := note.NewEd25519VerifierKey(s.Name(), pub)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("log key %s: %w", path, err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("log key %s: %w", path, err)
+	}
+	return s, v, vkey, nil
+}
+
+// ReadVerifierKey reads a verifier key file and returns the verifier and the key's text.
+func ReadVerifierKey(path string) (note.Verifier, string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("log public key: %w", err)
+	}
+	vkey := strings.TrimSpace(string(b))
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, "", fmt.Errorf("log public key %s: %w", path, err)
+	}
+	return v, vkey, nil
+}
+
+// ReadFile reads and checks one checkpoint file.
+func ReadFile(path string, v note.Verifier) (Checkpoint, error) {
+	b, err := varde.ReadFile(path, varde.Limit{What: "a checkpoint", Bytes: 64 << 10})
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	c, err := Open(b, v)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
 }

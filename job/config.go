@@ -93,6 +93,31 @@ type Signing struct {
 	Password string `yaml:"password_env" json:"password_env,omitempty"` // name of an env var holding the key password
 	Init     bool   `yaml:"init" json:"init,omitempty"`
 	TSAURL   string `yaml:"tsa_url" json:"tsa_url,omitempty"`
+	// LogKey is the evidence log's Ed25519 note key, a file the database never sees. Default: log.key
+	// in keys_dir, or beside cert. With init set, a missing default key is made.
+	LogKey string `yaml:"log_key" json:"log_key,omitempty"`
+	// Checkpoints is the directory signed checkpoints are written to, each kept so that a later log can
+	// be checked against it. Default: checkpoints/ in keys_dir, or beside cert.
+	Checkpoints string `yaml:"checkpoints_dir" json:"checkpoints_dir,omitempty"`
+}
+
+// keysHome is where the evidence log's files go by default: keys_dir, or the signing certificate's
+// directory.
+func keysHome(c *Config) string {
+	if c.Signing.KeysDir != "" {
+		return c.Signing.KeysDir
+	}
+	if c.Signing.Cert != "" {
+		return filepath.Dir(c.Signing.Cert)
+	}
+	return ""
+}
+
+func defaultLogKey(c *Config) string {
+	if h := keysHome(c); h != "" {
+		return filepath.Join(h, "log.key")
+	}
+	return ""
 }
 
 // Duration reads "20ms", "2s" from YAML.
@@ -196,6 +221,14 @@ func (c *Config) setDefaults() {
 	if c.OutputDir == "" {
 		c.OutputDir = "out"
 	}
+	if c.Signing.LogKey == "" {
+		c.Signing.LogKey = defaultLogKey(c)
+	}
+	if c.Signing.Checkpoints == "" {
+		if h := keysHome(c); h != "" {
+			c.Signing.Checkpoints = filepath.Join(h, "checkpoints")
+		}
+	}
 	if c.Vantage == "" && len(c.Vantages) > 0 {
 		c.Vantage = c.Vantages[0].Name
 	}
@@ -270,6 +303,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Signing.Cert == "" && c.Signing.KeysDir == "" {
 		bad("signing: give keys_dir (with init: true to create keys) or cert and key")
+	} else if c.Signing.Checkpoints == c.Signing.LogKey {
+		bad("signing: checkpoints_dir and log_key are the same path %q", c.Signing.LogKey)
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,7 @@ type storedAudit struct {
 	checks   []storage.CheckResult
 	findings []storage.Finding
 	steps    []storage.Step
+	seal     *reports.LogSeal // set when the reports are made with the evidence log
 }
 
 func loadStored(ctx context.Context, s *storage.Store, auditID int64) (*storedAudit, error) {
@@ -230,7 +232,7 @@ func (sa *storedAudit) complianceModel() (reports.ComplianceModel, error) {
 			{Kind: "findings", Rows: int64(len(sa.findings))},
 		},
 		ChainHead: hex.EncodeToString(sa.chain.Head), ChainLength: sa.chain.Rows,
-		Databases: sa.databases(), Notes: sa.notes(),
+		Databases: sa.databases(), Notes: sa.notes(), Log: sa.seal,
 	}
 	return m, nil
 }
@@ -355,6 +357,10 @@ type ReportOptions struct {
 	Now func() time.Time
 	// TSAURL, when set, is an RFC 3161 time-stamp authority.
 	TSAURL string
+	// Log, when set, is the evidence log: the audit is sealed first if it is not yet, each PDF embeds
+	// the audit's head, seal, inclusion proof and checkpoint, each report becomes a leaf, and a new
+	// checkpoint is published. Nil: reports made outside the log (they embed nothing).
+	Log *EvidenceLog
 }
 
 func (o *ReportOptions) setDefaults() {
@@ -386,7 +392,7 @@ func (o *ReportOptions) validate() error {
 
 // GenerateReports makes the requested PDFs of a stored audit, signs them, writes them into OutDir and
 // records each report's sha256 and the signer's fingerprint.
-func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) ([]storage.Report, error) {
+func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) (out []storage.Report, err error) {
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -410,10 +416,34 @@ func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) 
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
-	var out []storage.Report
+	var evidence []byte
+	if opts.Log != nil {
+		seal, pub, err := opts.Log.Seal(ctx, auditID, now())
+		if err != nil {
+			return nil, fmt.Errorf("report of audit %d: seal: %w", auditID, err)
+		}
+		// A report is only made of evidence the signed log still vouches for: rows rewritten after the
+		// seal, however consistently, are refused here rather than signed into a new PDF.
+		if _, err := opts.Log.VerifyAudit(ctx, auditID); err != nil {
+			return nil, fmt.Errorf("refusing to report audit %d: %w", auditID, err)
+		}
+		if evidence, err = opts.Log.reportEvidence(sa.audit, seal, pub); err != nil {
+			return nil, err
+		}
+		sa.seal = &reports.LogSeal{LeafIndex: seal.Idx, TreeSize: pub.Checkpoint.Size, Origin: pub.Checkpoint.Origin,
+			Root: base64.StdEncoding.EncodeToString(pub.Checkpoint.Root[:])}
+	}
+	// However the loop ends, the reports it recorded are put under a signed checkpoint.
+	defer func() {
+		if opts.Log != nil && len(out) > 0 {
+			if _, perr := opts.Log.Publish(context.WithoutCancel(ctx)); perr != nil && err == nil {
+				err = perr
+			}
+		}
+	}()
 	for _, kind := range opts.Kinds {
 		var buf bytes.Buffer
-		ropts := reports.Options{Now: now, Incomplete: incomplete}
+		ropts := reports.Options{Now: now, Incomplete: incomplete, Evidence: evidence}
 		switch kind {
 		case ReportCompliance:
 			var m reports.ComplianceModel
@@ -450,6 +480,11 @@ func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) 
 				r.ID, auditID, path, tmp, err)
 		}
 		out = append(out, r)
+		if opts.Log != nil {
+			if _, err := opts.Log.store.LogReport(ctx, r, now()); err != nil {
+				return out, fmt.Errorf("report %d of audit %d: %w", r.ID, auditID, err)
+			}
+		}
 	}
 	return out, nil
 }

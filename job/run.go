@@ -85,6 +85,10 @@ type Result struct {
 	Reports  []storage.Report
 	Findings int
 	Chain    storage.ChainReport
+	// Seal is the audit's leaf in the evidence log; Checkpoint the latest checkpoint file that covers
+	// it (and its reports). Zero when the audit could not be sealed.
+	Seal       storage.LogLeaf
+	Checkpoint string
 }
 
 // Failed returns the steps that failed.
@@ -115,6 +119,14 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 		return nil, err
 	}
 	s := opts.Store
+	// The log key is opened first: a run that could not seal its audit stores nothing.
+	evlog, err := LogFromConfig(s, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("audit config: %w", err)
+	}
+	if cfg.Signing.TSAURL != "" {
+		evlog.SetTimestamping(cfg.Signing.TSAURL, opts.Logger)
+	}
 	start, end, err := ParsePeriod(cfg.Period)
 	if err != nil {
 		return nil, fmt.Errorf("audit config: period: %w", err)
@@ -146,7 +158,7 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 		return res, errors.Join(err, s.FinishAudit(ctx, a.ID, storage.StatusFailed, opts.Now()))
 	}
 	defer hold.Release()
-	r := &runner{cfg: cfg, opts: opts, s: s, auditID: a.ID, res: res, periodEnd: end}
+	r := &runner{cfg: cfg, opts: opts, s: s, auditID: a.ID, res: res, periodEnd: end, log: evlog}
 	opts.Progress(fmt.Sprintf("audit %d started", a.ID))
 	if err := r.reference(ctx); err != nil {
 		opts.Logger.Warn("reference data", "err", err)
@@ -168,10 +180,23 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 	}
 	res.Status = status
 	opts.Progress(fmt.Sprintf("audit %d %s", a.ID, status))
+	// Sealed whatever the status, an interrupted audit too: what it stored is evidence. Past a
+	// cancellation, with a bound of its own.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sealTimeout)
+	seal, pub, err := evlog.Seal(sctx, a.ID, opts.Now())
+	cancel()
+	if err != nil {
+		return res, errors.Join(fmt.Errorf("audit %d is %s but not sealed in the evidence log (`varde report generate --audit %d` seals it): %w", a.ID, status, a.ID, err), ctx.Err())
+	}
+	res.Seal, res.Checkpoint = seal, pub.Path
+	opts.Progress(fmt.Sprintf("audit %d sealed as leaf %d; checkpoint %s", a.ID, seal.Idx, pub.Path))
 	if status == storage.StatusInterrupted {
 		return res, fmt.Errorf("audit %d interrupted before its reports: %w", a.ID, ctx.Err())
 	}
 	r.step(ctx, stepReports, r.reports)
+	if p := evlog.Last().Path; p != "" {
+		res.Checkpoint = p
+	}
 	chain, err := s.Verify(ctx, a.ID)
 	if err != nil {
 		return res, err
@@ -192,7 +217,11 @@ type runner struct {
 	probeResults []probes.Result
 	// periodEnd is the last day of the audited period; the rules in force then apply.
 	periodEnd *time.Time
+	log       *EvidenceLog
 }
+
+// sealTimeout bounds sealing after the run was cancelled.
+const sealTimeout = 30 * time.Second
 
 // step runs one step and records its outcome.
 func (r *runner) step(ctx context.Context, name string, fn func(context.Context) (string, error)) {
@@ -515,7 +544,7 @@ func (r *runner) reports(ctx context.Context) (string, error) {
 		kinds = append(kinds, ReportSales)
 	}
 	reps, err := GenerateReports(ctx, r.s, ReportOptions{AuditID: r.auditID, Kinds: kinds, Signer: signer,
-		OutDir: r.cfg.Path(r.cfg.OutputDir), Now: r.opts.Now, TSAURL: r.cfg.Signing.TSAURL})
+		OutDir: r.cfg.Path(r.cfg.OutputDir), Now: r.opts.Now, TSAURL: r.cfg.Signing.TSAURL, Log: r.log})
 	r.res.Reports = append(r.res.Reports, reps...)
 	if err != nil {
 		return "", err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/varde/varde/evidencelog"
 	"github.com/varde/varde/reports"
 	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/storage"
@@ -67,6 +68,27 @@ func TestRunConfigBuiltInCode(t *testing.T) {
 	if a.Kind != KindQuarterly || !a.StartedAt.Equal(clock()) {
 		t.Errorf("stored audit: kind %s, started %v", a.Kind, a.StartedAt)
 	}
+	// Sealed, with a checkpoint beside the keys that covers the seal and the report, which embeds both.
+	if res.Checkpoint != filepath.Join(dir, "keys", "checkpoints", "checkpoint-00000002.txt") || res.Seal.Idx != 0 {
+		t.Errorf("seal %+v, checkpoint %q", res.Seal, res.Checkpoint)
+	}
+	lg, err := OpenLogVerifier(s, filepath.Join(dir, "keys", evidencelog.PubKeyFile), filepath.Join(dir, "keys", "checkpoints"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := lg.VerifyAudit(context.Background(), res.AuditID); err != nil || len(v.Checked) != 4 {
+		t.Errorf("verify against the log: %+v %v", v, err)
+	}
+	pdf, err := os.ReadFile(res.Reports[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := lg.VerifyReport(context.Background(), pdf); err != nil || len(v.Checked) != 5 {
+		t.Errorf("verify the report against the database: %+v %v", v, err)
+	}
+	if _, err := lg.VerifyReport(context.Background(), append(pdf, "\n% appended\n"...)); err == nil || !strings.Contains(err.Error(), "sha256") {
+		t.Errorf("a changed report file: %v", err)
+	}
 	// The caller's Config is left as it was: defaults went into Run's copy.
 	if cfg.Kind != "" || cfg.Probes.ICMP != nil {
 		t.Errorf("Run wrote defaults into the caller's config: %+v", cfg)
@@ -89,6 +111,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{"no vantage", &Config{Organisation: "x", Signing: Signing{KeysDir: "k"}}, Options{Store: s}, "vantage: name the local vantage"},
 		{"no signing", &Config{Organisation: "x", Vantages: []Vantage{{Name: "v"}}}, Options{Store: s}, "signing: give keys_dir"},
 		{"bad period", &Config{Organisation: "x", Period: "2026-Q9", Vantages: []Vantage{{Name: "v"}}, Signing: Signing{KeysDir: "k"}}, Options{Store: s}, `period: "2026-Q9"`},
+		{"no log key", &Config{Organisation: "x", Vantages: []Vantage{{Name: "v"}}, Signing: Signing{KeysDir: t.TempDir()}}, Options{Store: s}, "`varde keys log DIR` makes one"},
 		{"nil config", nil, Options{Store: s}, "audit config: none given"},
 		{"no store", &Config{}, Options{}, "Store is required"},
 	}
@@ -170,6 +193,31 @@ func TestReportsOfAuditStoredBeforeMigration2(t *testing.T) {
 	if err != nil || len(reps) != 2 {
 		t.Fatalf("reports of the legacy audit: %v %v", reps, err)
 	}
+	// Sealed into the log afterwards (acceptance 4): the seal and the earlier reports become leaves,
+	// reports made now embed the proof, and the whole audit verifies against the checkpoints. The log:
+	// the seal, the four reports made before, the one made now.
+	if _, _, err := evidencelog.GenerateKey(filepath.Join(dir, "log"), "varde.test/log"); err != nil {
+		t.Fatal(err)
+	}
+	lg, err := OpenLog(s, filepath.Join(dir, "log", evidencelog.KeyFile), filepath.Join(dir, "checkpoints"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps, err = GenerateReports(ctx, s, ReportOptions{AuditID: 1, Signer: signer, OutDir: filepath.Join(dir, "logged"), Now: clock, Kinds: []ReportKind{ReportCompliance}, Log: lg})
+	if err != nil || len(reps) != 1 {
+		t.Fatalf("logged report of the legacy audit: %v %v", reps, err)
+	}
+	v, err := lg.VerifyAudit(ctx, 1)
+	if err != nil || v.LeafIndex != 0 || v.Latest.Size != 6 || v.Chain.Form != storage.FormGo {
+		t.Fatalf("legacy audit against the log: %+v %v", v, err)
+	}
+	pdf, err := os.ReadFile(reps[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lg.VerifyReport(ctx, pdf); err != nil {
+		t.Errorf("legacy audit's logged report: %v", err)
+	}
 }
 
 // A step whose outcome cannot be stored is never reported as done: the progress line says it was not
@@ -206,9 +254,9 @@ func TestStepNotRecordedIsNotReportedDone(t *testing.T) {
 		OutputDir:    filepath.Join(dir, "out"),
 	}
 	var lines []string
-	res, _ := Run(ctx, cfg, Options{Store: s, Now: clock, Progress: func(m string) { lines = append(lines, m) }})
+	res, err := Run(ctx, cfg, Options{Store: s, Now: clock, Progress: func(m string) { lines = append(lines, m) }})
 	if res == nil {
-		t.Fatal("no result")
+		t.Fatalf("no result: %v", err)
 	}
 	for _, l := range lines {
 		if strings.HasPrefix(l, "guest: skipped") || strings.HasPrefix(l, "guest: succeeded") {

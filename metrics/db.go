@@ -10,26 +10,32 @@ import (
 	"github.com/varde/varde/storage"
 )
 
-// DB is what the scrape-time figures are read from: storage.Store.
-type DB interface {
-	QueueDepth(ctx context.Context) ([]storage.QueueCount, error)
+// Queue is River's job queue: schedule.Service.
+type Queue interface {
+	// QueueDepth counts the jobs not yet finished, by state.
+	QueueDepth(ctx context.Context) (map[string]int64, error)
+}
+
+// Runs is the record of audit runs: storage.Store.
+type Runs interface {
 	LastSuccessfulRuns(ctx context.Context) ([]storage.ScheduleSuccess, error)
 }
 
 // DBCollector reads River's queue depth and each schedule's last successful run from Postgres at each
 // scrape, so every replica reports the same figures and none keeps them in memory.
 type DBCollector struct {
-	db      DB
+	queue   Queue
+	runs    Runs
 	timeout time.Duration
 	depth   *prometheus.Desc
 	last    *prometheus.Desc
 	up      *prometheus.Desc
 }
 
-// NewDBCollector reads from db, giving each scrape's queries timeout.
-func NewDBCollector(db DB, timeout time.Duration) *DBCollector {
-	return &DBCollector{db: db, timeout: timeout,
-		depth: prometheus.NewDesc(namespace+"_queue_jobs", "River jobs not yet finished, by queue and state.", []string{"queue", "state"}, nil),
+// NewDBCollector reads from queue and runs, giving each scrape's queries timeout.
+func NewDBCollector(queue Queue, runs Runs, timeout time.Duration) *DBCollector {
+	return &DBCollector{queue: queue, runs: runs, timeout: timeout,
+		depth: prometheus.NewDesc(namespace+"_queue_jobs", "River jobs of the audit queue not yet finished, by state.", []string{"state"}, nil),
 		last: prometheus.NewDesc(namespace+"_schedule_last_success_timestamp_seconds",
 			"When each schedule's last successful run finished (Unix time).", []string{"schedule_id", "config"}, nil),
 		up: prometheus.NewDesc(namespace+"_database_scrape_ok", "1 when the scrape-time queries of the database worked.", nil, nil),
@@ -48,14 +54,14 @@ func (c *DBCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	ok := 1.0
-	qs, err := c.db.QueueDepth(ctx)
+	qs, err := c.queue.QueueDepth(ctx)
 	if err != nil {
 		ok = 0
 	}
-	for _, q := range qs {
-		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(q.Jobs), q.Queue, q.State)
+	for state, n := range qs {
+		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), state)
 	}
-	ls, err := c.db.LastSuccessfulRuns(ctx)
+	ls, err := c.runs.LastSuccessfulRuns(ctx)
 	if err != nil {
 		ok = 0
 	}

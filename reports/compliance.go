@@ -394,6 +394,16 @@ func complianceAppendix(d *doc, m *ComplianceModel) {
 		d.f.CellFormat(0, 4.6, l, "", 1, "L", false, 0, "")
 	}
 	d.f.Ln(2)
+	if lg := ev.Log; lg != nil {
+		d.paragraph(fontSans, "", 9.5, "The audit is sealed in the evidence log, a Merkle tree across audits whose checkpoints are signed with a key the database never holds. This PDF embeds the file "+EvidenceFile+" with the head, the inclusion proof and the signed checkpoint: `varde verify --pdf` checks them against the database, and any checkpoint handed out later must extend this one.")
+		d.f.Ln(1)
+		d.keyValues(45, [][2]string{
+			{"Log", lg.Origin},
+			{"Seal", fmt.Sprintf("leaf %d of %d", lg.LeafIndex, lg.TreeSize)},
+			{"Checkpoint root", lg.Root},
+		})
+		d.f.Ln(2)
+	}
 
 	d.heading("Evidence rows by kind")
 	if len(ev.Counts) == 0 {

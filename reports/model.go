@@ -120,6 +120,16 @@ type EvidenceAppendix struct {
 	ChainLength int64
 	Databases   []DatabaseProvenance
 	Notes       []string // e.g. "ICMP skipped: not root"
+	// Log, when set, is where the audit is sealed in the evidence log (the PDF embeds the proof).
+	Log *LogSeal
+}
+
+// LogSeal is an audit's seal in the evidence log and the signed checkpoint the report's proof is for.
+type LogSeal struct {
+	LeafIndex int64
+	TreeSize  int64
+	Root      string // base64, as the checkpoint spells it
+	Origin    string // the log's name
 }
 
 // SalesModel is what the sales latency comparison shows: from one vantage to each compared target.

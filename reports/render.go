@@ -45,6 +45,10 @@ type Options struct {
 	// interrupted before it finished"); it is printed in red on every page, so no page can be taken out
 	// and shown as part of a complete record.
 	Incomplete string
+	// Evidence, when set, is embedded as the file EvidenceFile: the audit's head, its leaf in the
+	// evidence log, the inclusion proof and the signed checkpoint, so the signed PDF carries what ties it
+	// to the log (`varde verify --pdf`).
+	Evidence []byte
 }
 
 func (o Options) withDefaults(title string) Options {
@@ -96,6 +100,10 @@ func newDoc(opts Options) *doc {
 	f.SetCatalogSort(true)
 	f.SetCompression(true)
 	f.SetMargins(MarginMM, MarginMM, MarginMM)
+	if len(opts.Evidence) > 0 {
+		f.SetAttachments([]fpdf.Attachment{{Content: opts.Evidence, Filename: EvidenceFile,
+			Description: "varde evidence: audit head, log leaf, inclusion proof, signed checkpoint"}})
+	}
 	f.SetCellMargin(0)                          // cells are padded explicitly; fpdf's implicit padding would push text past widths
 	f.SetAutoPageBreak(false, MarginMM+footerH) // tables break pages themselves
 	// fpdf writes into the font bytes it is given while subsetting (the head table's checksum), so

@@ -65,3 +65,57 @@ func TestSignedComplianceReport(t *testing.T) {
 		}
 	}
 }
+
+// The evidence embedded in a report survives signing, is covered by the signature, and reads back
+// byte for byte (with pdfcpu here, and with poppler's pdfdetach as a third party would).
+func TestSignedReportCarriesEvidence(t *testing.T) {
+	t.Parallel()
+	now := func() time.Time { return time.Date(2026, 7, 1, 8, 30, 0, 0, time.UTC) }
+	evidence := []byte(`{"audit_id":7,"head":"ab","checkpoint":"varde.test/log\n3\nAAAA\n"}`)
+	var buf bytes.Buffer
+	m := reports.ComplianceModel{Organisation: "Fjordnett AS", AuditID: "7",
+		Period: reports.Period{From: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC)}}
+	if err := reports.Compliance(&buf, m, reports.Options{Now: now, Evidence: evidence}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s, err := sign.InitKeys(t.Context(), filepath.Join(dir, "keys"), sign.KeysConfig{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := sign.Sign(t.Context(), buf.Bytes(), s, sign.Options{Now: now})
+	if err != nil {
+		t.Fatalf("sign a report with embedded evidence: %v", err)
+	}
+	got, err := reports.ExtractEvidence(signed)
+	if err != nil || !bytes.Equal(got, evidence) {
+		t.Fatalf("embedded evidence: %q %v", got, err)
+	}
+	res, err := sign.Verify(signed, sign.VerifyConfig{})
+	if err != nil || len(res.Signatures) != 1 || !res.Signatures[0].DigestValid || res.Signatures[0].SignedLength != int64(len(signed)) {
+		t.Fatalf("signature over the report with evidence: %+v %v", res, err)
+	}
+	if _, err := reports.ExtractEvidence(buf.Bytes()[:0]); err == nil {
+		t.Error("evidence read from an empty file")
+	}
+	var plain bytes.Buffer
+	if err := reports.Compliance(&plain, m, reports.Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reports.ExtractEvidence(plain.Bytes()); err == nil || !strings.Contains(err.Error(), "no embedded") {
+		t.Errorf("a report without evidence: %v", err)
+	}
+	if _, err := exec.LookPath("pdfdetach"); err == nil {
+		path := filepath.Join(dir, "r.pdf")
+		if err := os.WriteFile(path, signed, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "detached.json")
+		if b, err := exec.Command("pdfdetach", "-save", "1", "-o", out, path).CombinedOutput(); err != nil {
+			t.Fatalf("pdfdetach: %v %s", err, b)
+		}
+		if b, _ := os.ReadFile(out); !bytes.Equal(b, evidence) {
+			t.Errorf("pdfdetach gave %q", b)
+		}
+	}
+}

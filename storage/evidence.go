@@ -405,6 +405,8 @@ type chainRow struct {
 	ch    *Chain
 	canon func(form int) ([]byte, error)
 	extra func() string // an extra check (samples); returns a reason when it fails
+	// samples are a measurement's samples, for ChainDocs.
+	samples *[]Sample
 }
 
 // Verify recomputes an audit's hash chain from the stored rows and names the first row that does not
@@ -413,6 +415,11 @@ type chainRow struct {
 // Everything is read in one REPEATABLE READ, read-only transaction: an audit still being written is seen
 // as of one instant, so rows appended between two reads cannot look like a chain cut short.
 func (s *Store) Verify(ctx context.Context, auditID int64) (ChainReport, error) {
+	return s.verify(ctx, auditID, nil)
+}
+
+// verify is Verify, handing each row it reaches to visit (when set) with its canonical encoding.
+func (s *Store) verify(ctx context.Context, auditID int64, visit func(ChainDoc)) (ChainReport, error) {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return ChainReport{}, fmt.Errorf("verify audit %d: begin: %w", auditID, err)
@@ -465,7 +472,7 @@ func (s *Store) Verify(ctx context.Context, auditID int64) (ChainReport, error) 
 				return "its samples do not match samples_sha256"
 			}
 			return ""
-		}})
+		}, &m.Samples})
 	}
 	for i := range obs {
 		rows = append(rows, chainRow{table: "geo_observations", ch: &obs[i].Chain, canon: obs[i].canonical})
@@ -502,6 +509,14 @@ func (s *Store) Verify(ctx context.Context, auditID int64) (ChainReport, error) 
 		if err != nil {
 			rep.Bad = fmt.Sprintf("%s: %v", name, err)
 			return rep, nil
+		}
+		// Handed over before the hash is checked, so an export shows a changed row as stored.
+		if visit != nil {
+			d := ChainDoc{Seq: seq, Table: r.table, ID: r.ch.ID, PrevHash: r.ch.PrevHash, Hash: r.ch.Hash, Canonical: canon}
+			if r.samples != nil {
+				d.Samples = *r.samples
+			}
+			visit(d)
 		}
 		h := chainHash(head, canon)
 		if !bytes.Equal(h, r.ch.Hash) {

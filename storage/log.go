@@ -181,3 +181,30 @@ func (s *Store) CheckSealed(ctx context.Context, auditID int64, leaves []LogLeaf
 	}
 	return seal, nil
 }
+
+// ChainDoc is one row of an audit's chain as it was hashed: hash = sha256(prev_hash || canonical).
+type ChainDoc struct {
+	Seq       int64
+	Table     string
+	ID        int64
+	PrevHash  []byte
+	Hash      []byte
+	Canonical []byte
+	// Samples are a measurement's samples, whose digest its canonical encoding names.
+	Samples []Sample
+}
+
+// ChainDocs recomputes an audit's chain like Verify and returns each row up to the first that breaks, in seq order, with
+// the bytes that were hashed: what an evidence bundle carries, so a reader in any language checks the
+// chain without re-implementing varde's encoders.
+func (s *Store) ChainDocs(ctx context.Context, auditID int64) (ChainReport, []ChainDoc, error) {
+	var docs []ChainDoc
+	rep, err := s.verify(ctx, auditID, func(d ChainDoc) { docs = append(docs, d) })
+	return rep, docs, err
+}
+
+// Claims are the audits row's fields that a canonical form 2 header entry commits to, as it spells them.
+func (a Audit) Claims() (map[string]any, error) { return a.claims() }
+
+// CanonTime spells a time as canonical encodings do: UTC, microseconds, RFC 3339.
+func CanonTime(t time.Time) string { return canonTime(t) }

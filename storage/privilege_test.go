@@ -39,6 +39,15 @@ func TestWriterRoleCannotRewrite(t *testing.T) {
 		`SET session_replication_role = replica`,
 		`CREATE TABLE findings2 (x int)`,
 		`DROP TRIGGER findings_append_only ON findings`,
+		// The evidence log and the chain's entries (issue 11).
+		`UPDATE log_leaves SET data = '\x00'`,
+		`DELETE FROM log_leaves`,
+		`TRUNCATE log_leaves`,
+		`ALTER TABLE log_leaves DISABLE TRIGGER ALL`,
+		`UPDATE audit_entries SET body = '{}'`,
+		`DELETE FROM audit_entries`,
+		`UPDATE reports SET sha256 = 'x'`,
+		`DELETE FROM reports`,
 	} {
 		_, err := conn.Exec(ctx, q)
 		if err == nil || !(strings.Contains(err.Error(), "permission denied") || strings.Contains(err.Error(), "must be owner")) {

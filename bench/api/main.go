@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -114,28 +115,51 @@ func run() error {
 	}
 	fmt.Printf("varde serve (api-only) on %s; %d audits, %d findings in the audit fetched; %d req/s for %s per endpoint\n",
 		base, *nAudits, *nFindings, *rate, *duration)
-	fmt.Println("server, Postgres and load generator share this machine (2 cores, shared with other work)")
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("server, Postgres and load generator share this machine (%d cores, shared with other work; load average %s)\n",
+		runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "))
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "endpoint\trequests\tp50\tp99\tmax\terrors\tp99 < 50 ms\t")
+	fmt.Fprintln(w, "endpoint\trequests\tp50\tp99\tmax\terrors\tserver CPU/req\tp99 < 50 ms\t")
 	for _, e := range endpoints {
 		tgt := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: base + e.path, Header: hdr})
 		atk := vegeta.NewAttacker(vegeta.Timeout(10 * time.Second))
 		var m vegeta.Metrics
+		cpu0 := cpuTime(srv.Process.Pid)
 		for res := range atk.Attack(tgt, vegeta.Rate{Freq: *rate, Per: time.Second}, *duration, e.name) {
 			m.Add(res)
 		}
 		m.Close()
+		cpuPerReq := (cpuTime(srv.Process.Pid) - cpu0) / time.Duration(max(m.Requests, 1))
 		errs := m.Requests - uint64(m.Success*float64(m.Requests)+0.5)
 		ok := "yes"
 		if m.Latencies.P99 >= 50*time.Millisecond || errs > 0 {
 			ok = "NO"
 		}
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t\n", e.name, m.Requests, ms(m.Latencies.P50), ms(m.Latencies.P99), ms(m.Latencies.Max), errs, ok)
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t\n", e.name, m.Requests, ms(m.Latencies.P50), ms(m.Latencies.P99),
+			ms(m.Latencies.Max), errs, ms(cpuPerReq), ok)
 		if len(m.Errors) > 0 {
 			defer fmt.Printf("%s errors: %s\n", e.name, strings.Join(m.Errors, "; "))
 		}
 	}
 	return w.Flush()
+}
+
+// cpuTime is the user and system CPU time a process has used so far (Linux /proc), 0 when unknown. It
+// says what one request costs the server, which the machine's other load does not change much.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }

@@ -97,7 +97,16 @@ func cmdAuditRun(ctx context.Context, e *env, args []string) error {
 	for _, r := range res.Reports {
 		fmt.Fprintf(e.stdout, "report %s: %s (sha256 %s)\n", r.Kind, r.Path, r.SHA256)
 	}
-	fmt.Fprintf(e.stdout, "verify: varde verify --audit %d; pdfsig FILE.pdf\n", res.AuditID)
+	if res.Checkpoint != "" {
+		keys := filepath.Dir(cfg.Path(cfg.Signing.LogKey))
+		fmt.Fprintf(e.stdout, "sealed: log leaf %d; checkpoint %s\n", res.Seal.Idx, res.Checkpoint)
+		fmt.Fprintf(e.stdout, "verify: varde verify --audit %d --keys-dir %s; pdfsig FILE.pdf\n", res.AuditID, keys)
+		for _, r := range res.Reports {
+			fmt.Fprintf(e.stdout, "verify: varde verify --pdf %s --keys-dir %s\n", r.Path, keys)
+		}
+	} else {
+		fmt.Fprintf(e.stdout, "verify: varde verify --audit %d; pdfsig FILE.pdf\n", res.AuditID)
+	}
 	if err != nil {
 		return err
 	}
@@ -220,12 +229,17 @@ func cmdReportGenerate(ctx context.Context, e *env, args []string) error {
 	certPath := fs.String("cert", "", "signer certificate PEM (with chain) or PKCS#12 file")
 	keyPath := fs.String("key", "", "private key PEM file (default: in --cert)")
 	pwFile := fs.String("password-file", "", "file holding the key or PKCS#12 password (default $VARDE_KEY_PASSWORD)")
-	tsa := fs.String("tsa", "", "RFC 3161 time-stamp authority URL (optional)")
+	tsa := fs.String("tsa", "", "RFC 3161 time-stamp authority URL for the signatures and the log's checkpoints (optional)")
+	logKey := fs.String("log-key", "", "evidence log key (default: KEYS-DIR/log.key)")
+	checkpoints := fs.String("checkpoints", "", "checkpoint directory (default: KEYS-DIR/checkpoints)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *auditID <= 0 {
 		return usagef("report generate: --audit ID is required (a positive number)")
+	}
+	if err := logKeyPaths(*keysDir, logKey, checkpoints); err != nil {
+		return usagef("report generate: %v (every report is sealed into the evidence log)", err)
 	}
 	var kinds []job.ReportKind // both
 	switch k := job.ReportKind(*kind); k {
@@ -250,10 +264,20 @@ func cmdReportGenerate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
+	lg, err := job.OpenLog(s, *logKey, *checkpoints)
+	if err != nil {
+		return fmt.Errorf("report generate: %w", err)
+	}
+	if *tsa != "" {
+		lg.SetTimestamping(*tsa, e.logger)
+	}
 	reps, err := job.GenerateReports(ctx, s, job.ReportOptions{AuditID: *auditID, Kinds: kinds, Signer: signer,
-		OutDir: *outDir, TSAURL: *tsa})
+		OutDir: *outDir, TSAURL: *tsa, Log: lg})
 	for _, r := range reps {
 		fmt.Fprintf(e.stdout, "report %s: %s (sha256 %s)\n", r.Kind, r.Path, r.SHA256)
+	}
+	if p := lg.Last().Path; p != "" {
+		fmt.Fprintf(e.stdout, "checkpoint: %s\n", p)
 	}
 	return err
 }

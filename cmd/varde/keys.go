@@ -7,21 +7,25 @@ import (
 	"strings"
 
 	"github.com/varde/varde"
+	"github.com/varde/varde/evidencelog"
+	"github.com/varde/varde/job"
 	"github.com/varde/varde/reports/sign"
 )
 
 // cmdKeys manages the report signing keys.
 func cmdKeys(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usagef("keys: want a subcommand: init or show")
+		return usagef("keys: want a subcommand: init, log or show")
 	}
 	switch args[0] {
 	case "init":
 		return cmdKeysInit(ctx, e, args[1:])
 	case "show":
 		return cmdKeysShow(ctx, e, args[1:])
+	case "log":
+		return cmdKeysLog(ctx, e, args[1:])
 	}
-	return usagef("keys: unknown subcommand %q (want init or show)", args[0])
+	return usagef("keys: unknown subcommand %q (want init, log or show)", args[0])
 }
 
 func cmdKeysInit(ctx context.Context, e *env, args []string) error {
@@ -32,6 +36,7 @@ func cmdKeysInit(ctx context.Context, e *env, args []string) error {
 	ocspURL := fs.String("ocsp-url", "", "OCSP responder URL to put in the signer certificate")
 	caDir := fs.String("ca-dir", "", "directory for the CA private key (default: DIR-ca); keep it off the signing host")
 	passEnv := fs.String("ca-passphrase-env", "VARDE_CA_KEY_PASSPHRASE", "environment variable whose value, when set, encrypts the CA key")
+	logName := fs.String("log-name", job.DefaultLogName, "origin of the evidence log (first line of its checkpoints)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -52,6 +57,14 @@ func cmdKeysInit(ctx context.Context, e *env, args []string) error {
 	w := e.stdout
 	for _, p := range []string{filepath.Join(dir, sign.CAFile), filepath.Join(dir, sign.SignerFile), filepath.Join(dir, sign.SignerKeyFile)} {
 		fmt.Fprintf(w, "wrote %s\n", p)
+	}
+	logKey, created, err := evidencelog.EnsureKey(dir, *logName)
+	if err != nil {
+		return fmt.Errorf("keys init: %w", err)
+	}
+	if created {
+		fmt.Fprintf(w, "wrote %s (the evidence log key: never in the database or its backups) and %s (give it to auditors)\n",
+			logKey, filepath.Join(dir, evidencelog.PubKeyFile))
 	}
 	enc := "UNENCRYPTED (set $" + *passEnv + " to encrypt it)"
 	if len(cfg.CAKeyPassword) > 0 {
@@ -104,4 +117,28 @@ func keyPassword(e *env, file string) ([]byte, error) {
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	return []byte(strings.TrimRight(line, "\r")), nil
+}
+
+// cmdKeysLog makes the evidence log key in DIR when it is not there (keys init makes it with the
+// signing keys; this is for a key directory made before the log existed, or a key kept apart).
+func cmdKeysLog(_ context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "keys log")
+	logName := fs.String("log-name", job.DefaultLogName, "origin of the evidence log (first line of its checkpoints)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("keys log: want exactly one DIR argument")
+	}
+	key, created, err := evidencelog.EnsureKey(pos[0], *logName)
+	if err != nil {
+		return fmt.Errorf("keys log: %w", err)
+	}
+	if !created {
+		fmt.Fprintf(e.stdout, "%s exists; left as it is\n", key)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "wrote %s (never in the database or its backups) and %s (give it to auditors)\n", key, filepath.Join(pos[0], evidencelog.PubKeyFile))
+	return nil
 }

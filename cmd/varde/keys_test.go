@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,5 +51,24 @@ func TestKeysInitAndShow(t *testing.T) {
 	_, _, err = runT(t, "", "keys", "show", p12, "--password-file", pw)
 	if err == nil || !strings.Contains(err.Error(), "wrong password") || !strings.Contains(err.Error(), p12) {
 		t.Fatalf("keys show wrong password: %v", err)
+	}
+}
+
+// keys log makes the evidence log key once, with the key file private, and leaves an existing one alone.
+func TestKeysLog(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "keys")
+	out, _, err := runT(t, "", "keys", "log", dir)
+	if err != nil || !strings.Contains(out, "wrote "+filepath.Join(dir, "log.key")) {
+		t.Fatalf("keys log: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "log.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("log.key: %v %v", err, fi)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "log.key"))
+	out, _, err = runT(t, "", "keys", "log", dir)
+	after, _ := os.ReadFile(filepath.Join(dir, "log.key"))
+	if err != nil || !strings.Contains(out, "left as it is") || !bytes.Equal(before, after) {
+		t.Fatalf("keys log again: %v\n%s", err, out)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/varde/varde"
@@ -43,7 +42,7 @@ type serveFlags struct {
 	listen, keys, signerCert, signerKey, passwordEnv, outDir, configDir, tsaURL string
 	cas                                                                         pathList
 	workers, dbConns                                                            int
-	apiOnly, initKeys                                                           bool
+	apiOnly                                                                     bool
 	jobTimeout, drain, poll                                                     time.Duration
 	rateLimit                                                                   float64
 }
@@ -59,7 +58,6 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	var f serveFlags
 	fs.StringVar(&f.listen, "listen", envOr("VARDE_LISTEN", "127.0.0.1:8080"), "address to listen on ($VARDE_LISTEN)")
 	fs.StringVar(&f.keys, "keys", envOr("VARDE_KEYS", ""), "directory of the report signing keys from varde keys init ($VARDE_KEYS)")
-	fs.BoolVar(&f.initKeys, "init-keys", false, "make a demo CA and signer in --keys when missing")
 	fs.StringVar(&f.signerCert, "signer-cert", envOr("VARDE_SIGNER_CERT", ""), "signing certificate (PEM or PKCS#12) instead of --keys ($VARDE_SIGNER_CERT)")
 	fs.StringVar(&f.signerKey, "signer-key", envOr("VARDE_SIGNER_KEY", ""), "signing key PEM for --signer-cert ($VARDE_SIGNER_KEY)")
 	fs.StringVar(&f.passwordEnv, "password-env", "VARDE_KEY_PASSWORD", "environment variable holding the signing key's password")
@@ -110,13 +108,10 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	defer st.Close()
 
 	m := metrics.New(logger)
-	if err := m.Register(metrics.NewDBCollector(st, 5*time.Second)); err != nil {
-		return err
-	}
 	sched, err := schedule.New(ctx, schedule.Config{
 		DatabaseURL: e.databaseURL, Store: st, Logger: logger, Workers: f.workers, InsertOnly: f.apiOnly,
 		JobTimeout: f.jobTimeout, PollInterval: f.poll, MaxSnapshotBytes: api.DefaultMaxSnapshotBytes,
-		Job: schedule.JobDefaults{ConfigDir: f.configDir, KeysDir: f.keys, InitKeys: f.initKeys, SignerCert: f.signerCert,
+		Job: schedule.JobDefaults{ConfigDir: f.configDir, KeysDir: f.keys, SignerCert: f.signerCert,
 			SignerKey: f.signerKey, PasswordEnv: f.passwordEnv, TSAURL: f.tsaURL, OutputDir: f.outDir,
 			Emulator: e.labEmulator()},
 		OnAuditDone: func(ctx context.Context, run storage.AuditRun, res *job.Result) {
@@ -139,6 +134,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		},
 	})
 	if err != nil {
+		return err
+	}
+	if err := m.Register(metrics.NewDBCollector(sched, st, 5*time.Second)); err != nil {
 		return err
 	}
 	trust, err := reportTrust(f)
@@ -221,27 +219,27 @@ func errString(err error) string {
 }
 
 // reportTrust is what the API verifies stored reports against: the --ca files, else the CA beside the
-// signing keys.
+// signing keys (`varde keys init` makes it).
 func reportTrust(f serveFlags) (sign.VerifyConfig, error) {
 	files := []string(f.cas)
 	if len(files) == 0 && f.keys != "" {
-		ca := filepath.Join(f.keys, sign.CAFile)
-		if _, err := os.Stat(ca); err == nil || f.initKeys {
+		if ca := filepath.Join(f.keys, sign.CAFile); fileExists(ca) {
 			files = append(files, ca)
 		}
 	}
 	if len(files) == 0 {
-		return sign.VerifyConfig{}, nil
+		return sign.VerifyConfig{}, nil // nothing trusted: every report verifies as untrusted, and says so
 	}
-	// With --init-keys the CA may not exist until the first audit makes it: load it lazily then.
 	pool := x509.NewCertPool()
 	for _, p := range files {
 		if err := sign.AddCertsFromFile(pool, p); err != nil {
-			if f.initKeys && errors.Is(err, os.ErrNotExist) {
-				continue
-			}
-			return sign.VerifyConfig{}, fmt.Errorf("serve: --ca %s: %w", strings.TrimSpace(p), err)
+			return sign.VerifyConfig{}, fmt.Errorf("serve: --ca %s: %w", p, err)
 		}
 	}
 	return sign.VerifyConfig{Roots: pool}, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

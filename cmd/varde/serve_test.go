@@ -171,7 +171,7 @@ func (se *serveEnv) waitRun(id int64, within time.Duration, cond func(storage.Au
 // downloaded and verified (by the API and by varde report verify), the evidence verified, metrics.
 func TestServeEndToEnd(t *testing.T) {
 	se := newServeEnv(t)
-	se.start()
+	cmd := se.start()
 	cfg, err := os.ReadFile(filepath.Join(se.dir, "serve-audit.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -297,6 +297,20 @@ func TestServeEndToEnd(t *testing.T) {
 		if r, err := http.Get(se.base + p); err != nil || r.StatusCode != 200 {
 			t.Fatalf("%s: %v %v", p, r, err)
 		}
+	}
+	// SIGTERM drains (nothing is running now) and exits 0.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("varde serve after SIGTERM: %v, want exit status 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("varde serve still running 30 s after SIGTERM")
 	}
 }
 

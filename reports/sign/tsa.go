@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/digitorus/timestamp"
 )
@@ -48,4 +49,23 @@ func fetchTimestamp(ctx context.Context, client *http.Client, url string, signat
 		return nil, fmt.Errorf("response carries no token")
 	}
 	return ts.RawToken, nil
+}
+
+// Timestamp asks the TSA at url for an RFC 3161 token over data (by its sha256) and returns the token
+// (DER). The evidence log time-stamps its checkpoints with it; nil client: a 30-second default.
+func Timestamp(ctx context.Context, client *http.Client, url string, data []byte) ([]byte, error) {
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	return fetchTimestamp(ctx, client, url, data)
+}
+
+// CheckTimestamp verifies an RFC 3161 token over data: its signature, its imprint, and its TSA against
+// cfg.TSARoots at now (Status TimestampUntrusted when no anchor is given).
+func CheckTimestamp(token, data []byte, cfg VerifyConfig, now time.Time) *TimestampReport {
+	return checkToken(token, func(h crypto.Hash) []byte {
+		x := h.New()
+		x.Write(data)
+		return x.Sum(nil)
+	}, cfg, now)
 }
