@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -135,6 +136,19 @@ func (c *Config) Validate() error {
 	if c.MaxSnapshotBytes == 0 {
 		c.MaxSnapshotBytes = 64 << 20
 	}
+	// The server's paths are relative to its working directory, not to the uploaded config.
+	for _, p := range []*string{&c.Job.ConfigDir, &c.Job.KeysDir, &c.Job.SignerCert, &c.Job.SignerKey, &c.Job.OutputDir} {
+		if err := absPath(p); err != nil {
+			return err
+		}
+	}
+	for _, ps := range [][]string{c.Job.GeoIPDBs, c.Job.CloudRanges} {
+		for i := range ps {
+			if err := absPath(&ps[i]); err != nil {
+				return err
+			}
+		}
+	}
 	if !c.InsertOnly {
 		if c.Job.OutputDir == "" {
 			return errors.New("schedule config: Job.OutputDir is required: where the reports go")
@@ -143,6 +157,18 @@ func (c *Config) Validate() error {
 			return errors.New("schedule config: Job.KeysDir or Job.SignerCert is required: the reports are signed")
 		}
 	}
+	return nil
+}
+
+func absPath(p *string) error {
+	if *p == "" {
+		return nil
+	}
+	a, err := filepath.Abs(*p)
+	if err != nil {
+		return fmt.Errorf("schedule config: %s: %w", *p, err)
+	}
+	*p = a
 	return nil
 }
 
@@ -234,14 +260,17 @@ func (s *Service) Start(ctx context.Context) error {
 // Stop drains: the planner stops, River takes no new jobs, and running audits get until ctx is done to
 // finish; then they are cancelled, and each records its audit as interrupted before Stop returns.
 func (s *Service) Stop(ctx context.Context) error {
+	// The lock is not held while draining: Ready must answer (not ready) at once meanwhile.
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.stopped {
+		s.mu.Unlock()
 		return nil
 	}
 	s.stopped = true
+	started := s.started
+	s.mu.Unlock()
 	var errs []error
-	if s.started {
+	if started {
 		s.stopLoop()
 		<-s.loopDone
 		if !s.cfg.InsertOnly {

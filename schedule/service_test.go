@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/varde/varde/guest"
 	"github.com/varde/varde/reports/sign"
@@ -437,9 +439,18 @@ func TestStopInterruptsRunningAudit(t *testing.T) {
 		got, _ := e.store.GetRun(ctx, r.ID)
 		return got.AuditID != nil
 	})
-	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if err := s.Stop(sctx); err != nil {
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Stop(sctx) }()
+	// While it drains, the replica says it is not ready, at once.
+	time.Sleep(100 * time.Millisecond)
+	rctx, rcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer rcancel()
+	if err := s.Ready(rctx); err == nil || rctx.Err() != nil {
+		t.Errorf("ready while draining: %v (context %v), want a prompt not-ready", err, rctx.Err())
+	}
+	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
 	got, err := e.store.GetRun(ctx, r.ID)
@@ -602,5 +613,119 @@ func TestRefusesMissingQueueSchema(t *testing.T) {
 	res, err := Migrate(ctx, urls.Owner, nil)
 	if err != nil || len(res.Applied) != 0 || res.Version == 0 {
 		t.Errorf("second migrate: %+v %v", res, err)
+	}
+}
+
+// A retried job whose run already has an audit never makes a second one: while a live process holds
+// the audit the job waits (snoozes); once none does, the audit is closed as interrupted and so is the run.
+func TestRetryFindsItsAudit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg := e.config(func() time.Time { return t0 })
+	cfg.InsertOnly = true // the test works the job itself
+	s := e.service(t, cfg)
+	if _, err := s.PutConfig(ctx, "q", []byte(fastConfig), "test"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.RunNow(ctx, "q", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.StartRun(ctx, r.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	// What a first attempt leaves when it dies right after creating its audit.
+	a, err := e.store.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindQuarterly, Organisation: "Fjordnett AS",
+		StartedAt: t0, ToolVersion: "test", RulesVersion: "r", Config: []byte(`{}`), RunID: r.ID,
+		Header: &storage.Header{Build: map[string]string{}, Run: &storage.HeaderRun{ID: r.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindQuarterly, StartedAt: t0, Config: []byte(`{}`),
+		RunID: r.ID, Header: &storage.Header{}}); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("a second audit for the run: %v", err)
+	}
+	w := &auditWorker{s: s}
+	j := &river.Job[auditArgs]{JobRow: &rivertype.JobRow{Attempt: 2}, Args: auditArgs{RunID: r.ID}}
+	hold, err := e.store.HoldAudit(ctx, a.ID) // a live owner
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snooze *river.JobSnoozeError
+	if err := w.Work(ctx, j); !errors.As(err, &snooze) {
+		t.Errorf("retry while the audit is held: %v, want a snooze", err)
+	}
+	hold.Release()
+	if err := w.Work(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.store.GetRun(ctx, r.ID)
+	if err != nil || got.Status != storage.RunInterrupted || got.AuditID == nil || *got.AuditID != a.ID || !strings.Contains(got.Error, "earlier attempt") {
+		t.Errorf("run %+v %v", got, err)
+	}
+	if as, _ := e.store.ListAudits(ctx); len(as) != 1 || as[0].Status != storage.StatusInterrupted {
+		t.Errorf("audits %+v, want one, interrupted", as)
+	}
+	e.verify(t, a.ID)
+	// Once more, as River might: the run is final and nothing changes.
+	if err := w.Work(ctx, j); err != nil {
+		t.Errorf("third attempt: %v", err)
+	}
+}
+
+// A run whose config no longer validates on this server fails at once, naming why; a run that keeps
+// failing for another reason is recorded failed on River's last attempt, never left queued.
+func TestRunFailuresAreRecorded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := os.WriteFile(filepath.Join(e.dir, "stores.yaml"), []byte("stores: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(func() time.Time { return t0 })
+	cfg.InsertOnly = true // the test works the jobs itself
+	s := e.service(t, cfg)
+	if _, err := s.PutConfig(ctx, "inv", []byte(fastConfig+"inventory: stores.yaml\n"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(e.dir, "stores.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	w := &auditWorker{s: s}
+	r1, err := s.RunNow(ctx, "inv", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Work(ctx, &river.Job[auditArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: maxAttempts}, Args: auditArgs{RunID: r1.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.store.GetRun(ctx, r1.ID); got.Status != storage.RunFailed || !strings.Contains(got.Error, "no longer validates") || got.AuditID != nil {
+		t.Errorf("run of a config that no longer validates: %+v", got)
+	}
+	r2, err := s.RunNow(ctx, "inv", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, e.urls.Super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `REVOKE SELECT ON audit_configs FROM varde_writer`); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		err := w.Work(ctx, &river.Job[auditArgs]{JobRow: &rivertype.JobRow{Attempt: attempt, MaxAttempts: maxAttempts}, Args: auditArgs{RunID: r2.ID}})
+		if err == nil {
+			t.Fatalf("attempt %d without its config succeeded", attempt)
+		}
+		got, _ := e.store.GetRun(ctx, r2.ID)
+		if final := got.Status.Final(); final != (attempt == maxAttempts) {
+			t.Errorf("after attempt %d the run is %s", attempt, got.Status)
+		}
+		if attempt == maxAttempts && (got.Status != storage.RunFailed || !strings.Contains(got.Error, "gave up after 5 attempts")) {
+			t.Errorf("run after the last attempt: %+v", got)
+		}
 	}
 }

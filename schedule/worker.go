@@ -38,6 +38,19 @@ type auditWorker struct {
 // exists (an earlier attempt made it, then died) is closed with that audit's status once the audit's
 // process is gone, and no second audit is made.
 func (w *auditWorker) Work(ctx context.Context, j *river.Job[auditArgs]) error {
+	err := w.work(ctx, j)
+	var snooze *river.JobSnoozeError
+	if err != nil && !errors.As(err, &snooze) && j.Attempt >= j.MaxAttempts {
+		// River discards the job after this attempt: the run must not stay queued or running forever.
+		msg := fmt.Sprintf("gave up after %d attempts: %v", j.Attempt, err)
+		if ferr := w.s.store.FinishRun(ctx, j.Args.RunID, storage.RunFailed, w.s.cfg.Now(), msg); ferr != nil && !errors.Is(ferr, storage.ErrConflict) {
+			return errors.Join(err, ferr)
+		}
+	}
+	return err
+}
+
+func (w *auditWorker) work(ctx context.Context, j *river.Job[auditArgs]) error {
 	s := w.s
 	st := s.store
 	run, err := st.StartRun(ctx, j.Args.RunID, s.cfg.Now())
@@ -53,9 +66,13 @@ func (w *auditWorker) Work(ctx context.Context, j *river.Job[auditArgs]) error {
 		return w.resume(ctx, run)
 	}
 	cfg, err := w.config(ctx, run)
-	if err != nil {
+	var ie *InputError
+	if errors.As(err, &ie) {
 		log.Error("audit run failed before its audit", "err", err)
 		return st.FinishRun(ctx, run.ID, storage.RunFailed, s.cfg.Now(), err.Error())
+	}
+	if err != nil {
+		return err // the database, most likely: River tries again
 	}
 	if run.ScheduleID != nil && cfg.Period == "" && cfg.Kind == job.KindQuarterly {
 		cfg.Period = w.lastQuarter(ctx, run)
@@ -144,16 +161,26 @@ func (w *auditWorker) config(ctx context.Context, run storage.AuditRun) (*job.Co
 // the run records the audit's status. Its evidence is kept as it is and is not added to.
 func (w *auditWorker) resume(ctx context.Context, run storage.AuditRun) error {
 	s := w.s
-	if _, err := s.store.Recover(ctx, s.cfg.Now()); err != nil {
-		return err
-	}
 	a, err := s.store.GetAudit(ctx, *run.AuditID)
 	if err != nil {
 		return err
 	}
 	if !a.Status.Final() {
-		// A live process still holds it (the job was rescued while its audit ran on): try again later.
-		return river.JobSnooze(time.Minute)
+		// Only this audit: taking its hold proves the process that ran it is gone.
+		h, err := s.store.HoldAudit(ctx, a.ID)
+		if err != nil {
+			// A live process still holds it (the job was taken for stuck while its audit ran on).
+			s.log.Warn("retried run's audit is still held; trying later", "run", run.ID, "audit", a.ID, "err", err)
+			return river.JobSnooze(time.Minute)
+		}
+		err = s.store.FinishAudit(ctx, a.ID, storage.StatusInterrupted, s.cfg.Now())
+		h.Release()
+		if err != nil && !errors.Is(err, storage.ErrAuditFinished) {
+			return err
+		}
+		if a, err = s.store.GetAudit(ctx, a.ID); err != nil {
+			return err
+		}
 	}
 	msg := fmt.Sprintf("an earlier attempt's process ended while audit %d ran; the audit is %s and keeps what it stored", a.ID, a.Status)
 	if a.Status.Complete() {
