@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varde/varde/evidencelog"
 	"github.com/varde/varde/job"
 	"github.com/varde/varde/reports/sign"
 	"github.com/varde/varde/schedule"
@@ -143,9 +144,17 @@ func newEnv(t testing.TB, withAudit bool) *env {
 			t.Fatal(err)
 		}
 	}
-	e.h, err = New(Config{Now: e.clock.Now, Evidence: e.store, Sessions: e.store,
+	cfg := Config{Now: e.clock.Now, Evidence: e.store, Sessions: e.store,
 		Tokens: StoreTokens{Store: e.store, Now: e.clock.Now}, Schedules: ServiceSchedules{Service: e.sched, Store: e.store},
-		ReportTrust: sign.VerifyConfig{Roots: e.roots}})
+		ReportTrust: sign.VerifyConfig{Roots: e.roots}}
+	if withAudit {
+		// job.Run sealed the audit and published a checkpoint, signed by the log key it made in keys/.
+		if cfg.LogKey, err = evidencelog.LoadVerifier(filepath.Join(keys, evidencelog.PubKeyFile)); err != nil {
+			t.Fatal(err)
+		}
+		cfg.CheckpointDir = filepath.Join(keys, "checkpoints")
+	}
+	e.h, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
