@@ -87,6 +87,15 @@ func shoot(t *testing.T, ctx context.Context, dir, name string) {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(vp.w, vp.h, opts...), chromedp.Sleep(150*time.Millisecond)); err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
+		if vp.mobile {
+			// Nothing but the tables, map and chart (which scroll in their own boxes) may be wider than a phone.
+			wide := browserRun(t, ctx, "width on "+name, chromedp.Evaluate[[]string](`[...document.querySelectorAll('body *')]
+				.filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && !e.closest('.scroll, .mapscroll, .chartfig'))
+				.map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right) + ': ' + e.textContent.slice(0, 60))`))
+			if len(wide) > 0 {
+				t.Errorf("%s on a phone: wider than the screen: %q", name, wide)
+			}
+		}
 		buf := browserRun(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
 		if err := os.WriteFile(filepath.Join(dir, name+"-"+vp.suffix+".png"), buf, 0o644); err != nil {
 			t.Fatal(err)
