@@ -58,24 +58,29 @@ func (g *Geometry) LabelPoint(code string) (lat, lon float64, ok bool) {
 		if p.contains(lat, lon) {
 			return lat, lon, true
 		}
-		// Scan the middle latitude for the widest run inside the polygon.
-		step := (p.maxLon - p.minLon) / 200
-		bestLen, runStart, bestMid := 0, -1, math.NaN()
-		for i := 0; i <= 200; i++ {
-			x := p.minLon + float64(i)*step
-			if p.contains(lat, x) {
+		// Scan a few latitudes across the polygon for the widest run of longitudes inside it.
+		const steps = 200
+		step := (p.maxLon - p.minLon) / steps
+		bestLen, found := 0, false
+		for j := 1; j < 12; j++ {
+			la := p.minLat + (p.maxLat-p.minLat)*float64(j)/12
+			runStart := -1
+			for i := 0; i <= steps; i++ {
+				if !p.contains(la, p.minLon+float64(i)*step) {
+					runStart = -1
+					continue
+				}
 				if runStart < 0 {
 					runStart = i
 				}
 				if i-runStart+1 > bestLen {
-					bestLen, bestMid = i-runStart+1, p.minLon+float64(runStart+i)/2*step
+					bestLen, found = i-runStart+1, true
+					lat, lon = la, p.minLon+float64(runStart+i)/2*step
 				}
-			} else {
-				runStart = -1
 			}
 		}
-		if !math.IsNaN(bestMid) {
-			return lat, bestMid, true
+		if found {
+			return lat, lon, true
 		}
 		return p.rings[0].lat[0], p.rings[0].lon[0], true
 	}
