@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -361,5 +362,35 @@ func TestChainSealAndCheckpoint(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("chain page: no %q in\n%s", want, body)
 		}
+	}
+}
+
+// A report file changed on disk after its row was recorded is shown as not matching, and is not served.
+func TestChangedReportFileRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	c := e.signIn(t, e.adminToken(t))
+	var rep storage.Report
+	for _, r := range e.result.Reports {
+		if r.Kind == "compliance" {
+			rep = r
+		}
+	}
+	if resp, _ := get(t, c, e.srv.URL+"/reports/"+itoa(rep.ID)+"/pdf"); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/pdf" {
+		t.Fatalf("download: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	b, err := os.ReadFile(rep.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, "% appended after signing\n"...)
+	if err := os.WriteFile(rep.Path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get(t, c, e.srv.URL+"/reports/"+itoa(rep.ID)+"/pdf"); resp.StatusCode != http.StatusConflict {
+		t.Errorf("download of a changed file: %s, want 409", resp.Status)
+	}
+	if _, body := get(t, c, e.srv.URL+"/audits/"+itoa(e.auditID)+"/reports"); !strings.Contains(body, "does not match the sha256") || !strings.Contains(body, "✖") {
+		t.Errorf("reports page does not flag the changed file")
 	}
 }
