@@ -149,6 +149,8 @@ var nb = map[string]string{
 	"Needs attention":            "Trenger oppfølging",
 	"Nothing is failing.":        "Ingenting feiler.",
 	"never run":                  "aldri kjørt",
+	"Last run":                   "Siste kjøring",
+	"queued":                     "i kø",
 	"The schedule service is not available in this server: schedules cannot be shown or changed here.": "Tidsplantjenesten er ikke tilgjengelig på denne tjeneren: tidsplaner kan ikke vises eller endres her.",
 	"%d compliant":           "%d i samsvar",
 	"%d not compliant":       "%d ikke i samsvar",

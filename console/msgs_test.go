@@ -57,7 +57,7 @@ func usedMessages(t *testing.T) []string {
 		"violation", "warning", "inconclusive", "compliant", "not compliant", "not shown compliant", "valid", "invalid",
 		"signature intact, signer not trusted", "unknown", "no data stores judged", "viewer", "operator", "admin",
 		"quarterly", "ad_hoc", "sales_comparison", "critical", "high", "medium", "low", "info", "(no verdict)",
-		"in_eea", "adequate", "transfer_mechanism_required", "needs_review", "compliance", "sales"} {
+		"in_eea", "adequate", "transfer_mechanism_required", "needs_review", "compliance", "sales", "queued"} {
 		add(w)
 	}
 	return out

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -20,8 +19,6 @@ import (
 	"github.com/varde/varde/reports"
 	"github.com/varde/varde/storage"
 )
-
-var errorsIs = errors.Is
 
 // mark is a status shown as a symbol, a word and a colour class, so colour is never the only signal.
 type mark struct {
@@ -185,6 +182,12 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 				} else if !isNotFound(err) {
 					h.serverError(w, r, err)
 					return
+				}
+			}
+			if s.LastRun == string(storage.RunFailed) || s.LastRun == string(storage.RunInterrupted) {
+				row.Problem = s.LastRun
+				if s.LastRunError != "" {
+					row.Problem += ": " + s.LastRunError
 				}
 			}
 			d.Schedules = append(d.Schedules, row)

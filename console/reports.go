@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -30,7 +31,7 @@ func (fileReports) ReadReport(_ context.Context, r storage.Report) ([]byte, erro
 	return b, nil
 }
 
-var errReportChanged = fmt.Errorf("the file does not match the sha256 its report row records")
+var errReportChanged = errors.New("the file does not match the sha256 its report row records")
 
 type reportRow struct {
 	storage.Report
@@ -71,7 +72,7 @@ func (h *Handler) reportsPage(w http.ResponseWriter, r *http.Request) {
 		row := reportRow{Report: rep, File: filepath.Base(rep.Path)}
 		pdf, err := h.cfg.Reports.ReadReport(ctx, rep)
 		switch {
-		case errorsIs(err, errReportChanged):
+		case errors.Is(err, errReportChanged):
 			row.Mark, row.Problem = mark{"✖", "invalid", "bad"}, l.T("The PDF file does not match the sha256 its report row records.")
 		case err != nil:
 			row.Mark, row.Problem = mark{"?", "unknown", "unsure"}, l.Tf("The PDF file could not be read: %s", err)
@@ -115,7 +116,7 @@ func (h *Handler) reportPDF(w http.ResponseWriter, r *http.Request) {
 	}
 	pdf, err := h.cfg.Reports.ReadReport(r.Context(), rep)
 	if err != nil {
-		if errorsIs(err, errReportChanged) {
+		if errors.Is(err, errReportChanged) {
 			h.errorPage(w, r, http.StatusConflict, localeFor(r).T("The PDF file does not match the sha256 its report row records."))
 			return
 		}

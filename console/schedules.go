@@ -19,6 +19,9 @@ type Schedule struct {
 	Enabled     bool
 	NextRun     time.Time
 	LastAuditID int64 // 0: no audit yet
+	// LastRun is the status of the schedule's last run (queued, running, or its audit's final status),
+	// LastRunError what stopped it; empty before the first run.
+	LastRun, LastRunError string
 }
 
 // Name is how the console names a schedule: its number and config.

@@ -83,6 +83,7 @@ func (s ServiceSchedules) view(ctx context.Context, sc storage.Schedule) (Schedu
 		if run.AuditID != nil {
 			out.LastAuditID = *run.AuditID
 		}
+		out.LastRun, out.LastRunError = string(run.Status), run.Error
 	}
 	return out, nil
 }
