@@ -34,12 +34,6 @@ var funcs = template.FuncMap{
 		return fmtDuration(b.Sub(a))
 	},
 	"hex": func(b []byte) string { return fmt.Sprintf("%x", b) },
-	"short": func(s string) string {
-		if len(s) > 16 {
-			return s[:16] + "…"
-		}
-		return s
-	},
 	"deref": func(t *time.Time) time.Time {
 		if t == nil {
 			return time.Time{}
@@ -59,14 +53,6 @@ var funcs = template.FuncMap{
 			m[k] = kv[i+1]
 		}
 		return m, nil
-	},
-	"has": func(list []string, s string) bool {
-		for _, x := range list {
-			if x == s {
-				return true
-			}
-		}
-		return false
 	},
 }
 
