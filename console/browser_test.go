@@ -12,10 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -132,6 +136,47 @@ func TestBrowser(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(bctx, 4*time.Minute)
 	defer cancel()
+	// The browser's own complaints: a script or style the CSP refused, a script error. There must be none
+	// (the evil page's inline script is allowed by its own, absent, policy).
+	var logMu sync.Mutex
+	var complaints []string
+	if err := chromedp.Listen(ctx, func(ev any) {
+		var msg string
+		switch ev := ev.(type) {
+		case *cdplog.EventEntryAdded:
+			if ev.Entry != nil && (ev.Entry.Level == cdplog.EntryLevelError || strings.Contains(ev.Entry.Text, "Content Security Policy")) {
+				msg = ev.Entry.URL + ": " + ev.Entry.Text
+			}
+		case *runtime.EventExceptionThrown:
+			if ev.ExceptionDetails != nil {
+				msg = "exception: " + ev.ExceptionDetails.Text
+			}
+		}
+		if msg != "" {
+			logMu.Lock()
+			complaints = append(complaints, msg)
+			logMu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, runtime.Enable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		logMu.Lock()
+		defer logMu.Unlock()
+		for _, c := range complaints {
+			// The refused cross-origin POST is a 403 the browser logs as a failed resource.
+			if strings.Contains(c, "403") {
+				continue
+			}
+			t.Errorf("browser: %s", c)
+		}
+	}()
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, steps...); err != nil {
