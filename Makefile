@@ -4,7 +4,7 @@ BIN          := bin/varde
 # The latency lab runs in a program of its own, never linked into varde; varde finds it beside itself.
 LAB          := bin/varde-lab
 # Debian packages the tests, benchmarks and demo use; .ci/deps installs the missing ones.
-APT_PACKAGES := poppler-utils qpdf fping lynis libnss3-tools iproute2 iputils-ping openssl python3 curl jq
+APT_PACKAGES := poppler-utils qpdf fping lynis libnss3-tools iproute2 iputils-ping openssl python3 curl jq chromium-headless-shell
 # Runs per fuzz target: a count, not a time (-fuzztime=10s can hit a Go 1.26 fuzz coordinator race that
 # fails with "context deadline exceeded" and no reproducer).
 FUZZRUNS     ?= 2000
