@@ -775,3 +775,29 @@ func TestRunFailuresAreRecorded(t *testing.T) {
 		}
 	}
 }
+
+// A run whose reports could not be made did not deliver what it was for: the audit is final with its
+// evidence, but the run is partial and names the failed step.
+func TestRunWithFailedReportsIsPartial(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg := e.config(func() time.Time { return t0 })
+	cfg.Job.OutputDir = filepath.Join(e.dir, "not-a-directory")
+	if err := os.WriteFile(cfg.Job.OutputDir, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := e.service(t, cfg)
+	if _, err := s.PutConfig(ctx, "q", []byte(fastConfig), "test"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.RunNow(ctx, "q", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFinal(t, r.ID, time.Minute)
+	if r.Status != storage.RunPartial || !strings.Contains(r.Error, "step reports failed") {
+		t.Fatalf("run %s: %q, want partial naming the reports step", r.Status, r.Error)
+	}
+	e.verify(t, *r.AuditID)
+}

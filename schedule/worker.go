@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -103,6 +104,14 @@ func (w *auditWorker) work(ctx context.Context, j *river.Job[auditArgs]) error {
 	}
 	if err != nil {
 		msg = err.Error()
+	}
+	if res != nil && status == storage.RunSucceeded {
+		// The audit's own status is final before its reports are made; a run whose reports step failed
+		// did not deliver what it was for, so the run says so.
+		for _, st := range res.Failed() {
+			status = storage.RunPartial
+			msg = strings.TrimPrefix(msg+"; ", "; ") + fmt.Sprintf("step %s failed: %s", st.Step, st.Message)
+		}
 	}
 	var auditID int64
 	if res != nil && res.AuditID != 0 {
