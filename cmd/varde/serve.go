@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/varde/varde"
 	"github.com/varde/varde/api"
 	"github.com/varde/varde/evidencelog"
@@ -36,6 +38,10 @@ type consoleDeps struct {
 	Scheduler *schedule.Service
 	// ReportTrust is what the API verifies reports against (the console's TrustRoots: ReportTrust.Roots).
 	ReportTrust sign.VerifyConfig
+	// CheckpointDir and LogKey let audit pages show the signed checkpoint covering the audit; empty and
+	// nil without a keys directory holding the log's public key.
+	CheckpointDir string
+	LogKey        note.Verifier
 }
 
 // serveFlags are `varde serve`'s options; the paths and the address also come from the environment.
@@ -184,7 +190,16 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	defer stopUI()
 	if mountConsole != nil {
-		if err := mountConsole(mux, consoleDeps{Store: st, Logger: logger, API: srv, Scheduler: sched, ReportTrust: trust}); err != nil {
+		deps := consoleDeps{Store: st, Logger: logger, API: srv, Scheduler: sched, ReportTrust: trust}
+		if f.keys != "" {
+			pub := filepath.Join(f.keys, evidencelog.PubKeyFile)
+			if v, err := evidencelog.LoadVerifier(pub); err == nil {
+				deps.CheckpointDir, deps.LogKey = filepath.Join(f.keys, "checkpoints"), v
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("serve: evidence log key %s: %w", pub, err)
+			}
+		}
+		if err := mountConsole(mux, deps); err != nil {
 			return fmt.Errorf("serve: console: %w", err)
 		}
 	}
