@@ -97,7 +97,10 @@ func (w *auditWorker) work(ctx context.Context, j *river.Job[auditArgs]) error {
 	hr := &storage.HeaderRun{ID: run.ID, ConfigName: run.ConfigName, ConfigVersion: run.ConfigVersion,
 		ScheduleID: run.ScheduleID, PlannedAt: run.PlannedAt.UTC().Format(time.RFC3339Nano), Late: run.Late, Missed: run.Missed}
 	log.Info("audit run starting", "planned_at", run.PlannedAt, "late", run.Late)
-	res, err := job.Run(ctx, cfg, job.Options{Store: st, Logger: s.log, Now: s.cfg.Now, Emulator: s.cfg.Job.Emulator, Run: hr})
+	// Each step's start and end is logged, so an operator (and the fault tests) can see where an audit is.
+	progress := func(msg string) { log.Info("audit progress", "progress", msg) }
+	res, err := job.Run(ctx, cfg, job.Options{Store: st, Logger: s.log, Now: s.cfg.Now, Emulator: s.cfg.Job.Emulator, Run: hr,
+		Progress: progress})
 	status, msg := storage.RunFailed, ""
 	if res != nil && res.Status != "" {
 		status = storage.RunStatus(res.Status)
@@ -196,19 +199,44 @@ func (w *auditWorker) resume(ctx context.Context, run storage.AuditRun) error {
 	if err := w.seal(ctx, run, a.ID); err != nil {
 		s.log.Warn("retried run's audit not sealed in the evidence log", "run", run.ID, "audit", a.ID, "err", err)
 	}
+	status := storage.RunStatus(a.Status)
 	msg := fmt.Sprintf("an earlier attempt's process ended while audit %d ran; the audit is %s and keeps what it stored", a.ID, a.Status)
 	if a.Status.Complete() {
 		msg = ""
+		// The audit was final before its reports step: the run delivered its reports only if that step
+		// is on record as done. Otherwise it is partial, as a run whose reports step failed is.
+		reported, err := w.reportsDone(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if !reported {
+			status = storage.RunPartial
+			msg = fmt.Sprintf("step reports did not finish: an earlier attempt's process ended after audit %d was %s; `varde report generate --audit %d` makes its reports", a.ID, a.Status, a.ID)
+		}
 	}
-	s.log.Warn("retried run found its audit", "run", run.ID, "audit", a.ID, "status", a.Status)
-	if err := s.store.FinishRun(ctx, run.ID, storage.RunStatus(a.Status), s.cfg.Now(), msg); err != nil {
+	s.log.Warn("retried run found its audit", "run", run.ID, "audit", a.ID, "status", a.Status, "run_status", status)
+	if err := s.store.FinishRun(ctx, run.ID, status, s.cfg.Now(), msg); err != nil {
 		return err
 	}
 	if s.cfg.OnAuditDone != nil {
-		run.Status = storage.RunStatus(a.Status)
+		run.Status = status
 		s.cfg.OnAuditDone(ctx, run, nil) // no job.Result: this attempt ran nothing
 	}
 	return nil
+}
+
+// reportsDone says whether the audit's reports step is on record as succeeded.
+func (w *auditWorker) reportsDone(ctx context.Context, auditID int64) (bool, error) {
+	steps, err := w.s.store.Steps(ctx, auditID)
+	if err != nil {
+		return false, err
+	}
+	for _, st := range steps {
+		if st.Step == "reports" && job.StepStatus(st.Status) == job.StepSucceeded {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // seal puts a finished audit in the evidence log the run's config (with the server's keys) names.

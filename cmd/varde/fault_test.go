@@ -24,21 +24,8 @@ import (
 )
 
 func TestFaults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fault tests build varde and run a cluster of their own")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "varde")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build varde: %v\n%s", err, b)
-	}
+	dir, bin, c := faultSetup(t)
 	ctx := context.Background()
-	// A cluster of its own, durable as `varde db start` makes them: this test kills it.
-	c, err := pgtemp.Start(ctx, pgtemp.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop(context.Background()) })
 	url := c.URL("postgres")
 	if out, err := exec.Command(bin, "--database-url", url, "db", "migrate").CombinedOutput(); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
@@ -190,6 +177,33 @@ func checkAfterFault(t *testing.T, url, bin, outDir, log string, done map[string
 			t.Errorf("report file %s has no reports row\n%s", f, log)
 		}
 	}
+}
+
+// faultSetup builds varde and starts a cluster of the test's own, durable as `varde db start` makes
+// them: fault tests kill it.
+func faultSetup(t *testing.T) (dir, bin string, c *pgtemp.Cluster) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("fault tests build varde and run a cluster of their own")
+	}
+	dir, bin = buildVarde(t)
+	c, err := pgtemp.Start(context.Background(), pgtemp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop(context.Background()) })
+	return dir, bin, c
+}
+
+// buildVarde builds the varde binary into a fresh temporary directory and returns both.
+func buildVarde(t *testing.T) (dir, bin string) {
+	t.Helper()
+	dir = t.TempDir()
+	bin = filepath.Join(dir, "varde")
+	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build varde: %v\n%s", err, b)
+	}
+	return dir, bin
 }
 
 func mustAbs(t *testing.T, p string) string {

@@ -4,7 +4,6 @@ package main
 // HTTP with a token from `varde token create`, and killed with SIGKILL mid-audit.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -29,6 +28,8 @@ type serveEnv struct {
 	bin, dir    string
 	urls        pgtest.URLs
 	token, base string
+	// watch, when set, hears each line the server logs (slog JSON), from the goroutine copying them.
+	watch func(line string)
 }
 
 func newServeEnv(t *testing.T) *serveEnv {
@@ -36,12 +37,15 @@ func newServeEnv(t *testing.T) *serveEnv {
 	if testing.Short() {
 		t.Skip("serve tests build varde and run it")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "varde")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build varde: %v\n%s", err, b)
-	}
-	se := &serveEnv{t: t, bin: bin, dir: dir, urls: pgtest.DatabaseRoles(t)}
+	dir, bin := buildVarde(t)
+	return newServeEnvOn(t, dir, bin, pgtest.DatabaseRoles(t))
+}
+
+// newServeEnvOn migrates the database, makes the signing keys in dir, copies the demo's inventory and
+// service config there and creates an admin token.
+func newServeEnvOn(t *testing.T, dir, bin string, urls pgtest.URLs) *serveEnv {
+	t.Helper()
+	se := &serveEnv{t: t, bin: bin, dir: dir, urls: urls}
 	se.run(se.urls.Owner, "db", "migrate")
 	se.run("", "keys", "init", filepath.Join(dir, "keys"))
 	for _, f := range []string{"stores.yaml", "serve-audit.yaml"} {
@@ -75,8 +79,21 @@ func (se *serveEnv) run(url string, args ...string) string {
 	return string(out)
 }
 
+// serveProc is a running varde serve. Its process is waited for once, by start; wait waits for that.
+type serveProc struct {
+	*os.Process
+	exited chan struct{}
+	err    error
+}
+
+// wait returns once the process has exited, with cmd.Wait's error.
+func (p *serveProc) wait() error {
+	<-p.exited
+	return p.err
+}
+
 // start runs varde serve on a free loopback port and waits for its "listening" line.
-func (se *serveEnv) start(extra ...string) *exec.Cmd {
+func (se *serveEnv) start(extra ...string) *serveProc {
 	se.t.Helper()
 	args := append([]string{"--database-url", se.urls.Writer, "serve", "--listen", "127.0.0.1:0",
 		"--keys", "keys", "--out", "out", "--config-dir", ".", "--poll-interval", "200ms"}, extra...)
@@ -87,40 +104,58 @@ func (se *serveEnv) start(extra ...string) *exec.Cmd {
 	if err != nil {
 		se.t.Fatal(err)
 	}
-	cmd.Stderr = logf
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		se.t.Fatal(err)
-	}
+	cmd.Stderr = &lineWriter{w: logf, line: se.watch}
+	first := make(chan string, 1)
+	cmd.Stdout = &lineWriter{w: io.Discard, line: func(l string) {
+		select {
+		case first <- l:
+		default:
+		}
+	}}
 	if err := cmd.Start(); err != nil {
 		se.t.Fatal(err)
 	}
+	p := &serveProc{Process: cmd.Process, exited: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.exited) }()
 	se.t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		p.Kill()
+		p.wait()
 		logf.Close()
 		if se.t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
 			se.t.Logf("serve log:\n%s", b)
 		}
 	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		se.t.Fatalf("varde serve did not start: %v", err)
+	var line string
+	select {
+	case line = <-first:
+	case <-p.exited:
+		se.t.Fatalf("varde serve did not start: %v", p.err)
+	case <-time.After(2 * time.Minute):
+		se.t.Fatal("varde serve did not start within 2 minutes")
 	}
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "varde serve: listening on ")
 	if !ok {
 		se.t.Fatalf("varde serve said %q", line)
 	}
 	se.base = addr
-	return cmd
+	return p
 }
 
 func (se *serveEnv) call(method, path, contentType string, body []byte, out any) (int, []byte) {
 	se.t.Helper()
-	req, err := http.NewRequest(method, se.base+path, bytes.NewReader(body))
+	code, b, err := se.try(method, path, contentType, body, out)
 	if err != nil {
 		se.t.Fatal(err)
+	}
+	return code, b
+}
+
+// try is call for a server that may be gone: a failed request is an error, not the test's end.
+func (se *serveEnv) try(method, path, contentType string, body []byte, out any) (int, []byte, error) {
+	req, err := http.NewRequest(method, se.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+se.token)
 	if contentType != "" {
@@ -128,19 +163,41 @@ func (se *serveEnv) call(method, path, contentType string, body []byte, out any)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		se.t.Fatalf("%s %s: %v", method, path, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		se.t.Fatal(err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if out != nil && resp.StatusCode < 300 {
 		if err := json.Unmarshal(b, out); err != nil {
-			se.t.Fatalf("%s %s: %v in %s", method, path, err, b)
+			return 0, nil, fmt.Errorf("%s %s: %w in %s", method, path, err, b)
 		}
 	}
-	return resp.StatusCode, b
+	return resp.StatusCode, b, nil
+}
+
+// lineWriter passes what it is given on to w and, when line is set, each complete line to line.
+type lineWriter struct {
+	w    io.Writer
+	line func(string)
+	buf  []byte
+}
+
+func (lw *lineWriter) Write(p []byte) (int, error) {
+	if lw.line != nil {
+		lw.buf = append(lw.buf, p...)
+		for {
+			i := bytes.IndexByte(lw.buf, '\n')
+			if i < 0 {
+				break
+			}
+			lw.line(string(lw.buf[:i]))
+			lw.buf = lw.buf[i+1:]
+		}
+	}
+	return lw.w.Write(p)
 }
 
 func (se *serveEnv) must(status int, method, path, contentType string, body []byte, out any) []byte {
@@ -172,7 +229,7 @@ func (se *serveEnv) waitRun(id int64, within time.Duration, cond func(storage.Au
 // downloaded and verified (by the API and by varde report verify), the evidence verified, metrics.
 func TestServeEndToEnd(t *testing.T) {
 	se := newServeEnv(t)
-	cmd := se.start()
+	proc := se.start()
 	cfg, err := os.ReadFile(filepath.Join(se.dir, "serve-audit.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -331,11 +388,11 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}
 	// SIGTERM drains (nothing is running now) and exits 0.
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- proc.wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -350,7 +407,7 @@ func TestServeEndToEnd(t *testing.T) {
 // to its end, or recorded as interrupted) and its evidence chain holds.
 func TestServeSIGKILLDuringAudit(t *testing.T) {
 	se := newServeEnv(t)
-	cmd := se.start()
+	proc := se.start()
 	// A slow audit: 400 handshakes 20 ms apart to a loopback port nobody listens on.
 	cfg := `organisation: Kill Test AS
 period: 2026-Q3
@@ -365,10 +422,10 @@ inventory: stores.yaml
 	run = se.waitRun(run.ID, time.Minute, func(r storage.AuditRun) bool { return r.AuditID != nil })
 	id := *run.AuditID
 	time.Sleep(time.Second) // into the probes
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := proc.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Wait()
+	proc.wait()
 
 	se.start()
 	deadline := time.Now().Add(2 * time.Minute)
