@@ -222,3 +222,18 @@ func (e *env) count(t *testing.T, q string, args ...any) int {
 	}
 	return n
 }
+
+// storedResult reads the one stored result's body and signature.
+func (e *env) storedResult(t *testing.T) (body, sig []byte) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, `SELECT body, signature FROM agent_results`).Scan(&body, &sig); err != nil {
+		t.Fatal(err)
+	}
+	return body, sig
+}
