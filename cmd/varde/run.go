@@ -39,6 +39,7 @@ var commands = map[string]command{
 	"guest":     {cmdGuest, "guest tuning checks: collect a snapshot, check a VM"},
 	"probe":     {cmdProbe, "measure ICMP echo and TCP handshake latency to targets"},
 	"residency": {cmdResidency, "judge where data stores are against EEA and adequacy rules"},
+	"agent":     {cmdAgent, "remote vantage agents: enrol, run; token, list, revoke (admin)"},
 }
 
 // usageError marks errors caused by how varde was called; main exits 2 for them.
