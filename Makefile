@@ -14,7 +14,7 @@ FUZZ_TARGETS := ./guest/nginxconf:FuzzNginx ./guest/mycnf:FuzzMyCnf ./guest/xenc
                 ./job:FuzzConfig ./probes:FuzzTargets ./geoip/cloud:FuzzRanges \
                 ./reports/sign:FuzzVerify ./reports/sign:FuzzVerifyCMS ./reports/sign:FuzzKeyFile
 
-.PHONY: all build deps test fuzz demo bench clean
+.PHONY: all build deps test fuzz demo serve bench bench-api clean
 
 all: build
 
@@ -49,8 +49,16 @@ fuzz:
 demo: deps build
 	@bash demo/run
 
+# The scheduled audit service on localhost with the demo config scheduled and one audit started.
+serve: deps build
+	@bash demo/serve
+
 bench: deps build
 	$(GO) run ./bench/ingest
+
+# GET /v1/audits and GET /v1/audits/{id}/findings at 500 requests/s for 30 s against one varde serve.
+bench-api: deps build
+	$(GO) run ./bench/api
 
 clean:
 	rm -rf bin out

@@ -133,7 +133,11 @@ func LoadConfig(path string) (*Config, error) {
 var yamlLine = regexp.MustCompile(`line (\d+): `)
 
 // ParseConfig parses config bytes; name is used in errors and to resolve relative paths.
-func ParseConfig(name string, b []byte) (*Config, error) {
+func ParseConfig(name string, b []byte) (*Config, error) { return ParseConfigWith(name, b, nil) }
+
+// ParseConfigWith is ParseConfig with override applied to the decoded config before it is validated:
+// the service puts its own key, output and reference paths over an uploaded config's.
+func ParseConfigWith(name string, b []byte, override func(*Config)) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -155,6 +159,9 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 	c.dir, c.name = filepath.Dir(name), name
 	if err := checkInput(name, b, &c); err != nil {
 		return nil, err
+	}
+	if override != nil {
+		override(&c)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -56,6 +56,9 @@ type Options struct {
 	// Remote measures the vantages the config marks agent: true (remote.go). Nil: such vantages are
 	// recorded as unavailable.
 	Remote RemoteVantages
+	// Run is set by the scheduled audit service: the audit's header records the run (planned time,
+	// lateness) and the run is linked to the audit as it is created.
+	Run *storage.HeaderRun
 }
 
 func (o *Options) setDefaults() {
@@ -127,9 +130,13 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.CreateAudit(ctx, storage.NewAudit{Kind: cfg.Kind, Organisation: cfg.Organisation, PeriodStart: start,
+	na := storage.NewAudit{Kind: cfg.Kind, Organisation: cfg.Organisation, PeriodStart: start,
 		PeriodEnd: end, StartedAt: opts.Now(), ToolVersion: varde.Version, RulesVersion: residency.RulesVersion, Config: cfgJSON,
-		Header: hdr})
+		Header: hdr}
+	if opts.Run != nil {
+		hdr.Run, na.RunID = opts.Run, opts.Run.ID
+	}
+	a, err := s.CreateAudit(ctx, na)
 	if err != nil {
 		return nil, err
 	}

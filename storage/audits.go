@@ -76,6 +76,9 @@ type NewAudit struct {
 	Config       json.RawMessage
 	// Header is put in the chain at seq 0 (its ConfigSHA256 is filled in). Required.
 	Header *Header
+	// RunID, when set, is the service's audit run this audit is for: the run is linked to the audit in
+	// the transaction that creates it, so a run retried after a crash finds its audit, never a second.
+	RunID int64
 }
 
 // CreateAudit starts a new audit in status running.
@@ -130,6 +133,15 @@ func (s *Store) CreateAudit(ctx context.Context, a NewAudit) (Audit, error) {
 	}
 	if _, err := tx.Exec(ctx, `UPDATE audits SET chain_length = $2, chain_head = $3 WHERE id = $1`, au.ID, c.length, c.head); err != nil {
 		return Audit{}, fmt.Errorf("create audit: %w", err)
+	}
+	if a.RunID != 0 {
+		tag, err := tx.Exec(ctx, `UPDATE audit_runs SET audit_id = $2 WHERE id = $1 AND audit_id IS NULL AND status = 'running'`, a.RunID, au.ID)
+		if err != nil {
+			return Audit{}, fmt.Errorf("create audit: link run %d: %w", a.RunID, translate(err))
+		}
+		if tag.RowsAffected() != 1 {
+			return Audit{}, fmt.Errorf("create audit: run %d is not running or already has an audit: %w", a.RunID, ErrConflict)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return Audit{}, fmt.Errorf("create audit: commit: %w", err)

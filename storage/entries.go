@@ -39,6 +39,24 @@ type Header struct {
 	InventorySHA256 string      `json:"inventory_sha256,omitempty"`
 	Inventory       string      `json:"inventory,omitempty"`
 	Files           []InputFile `json:"files"` // GeoIP databases, cloud range files
+	// Run is set when the scheduled audit service ran the audit: which run, planned for when, and
+	// whether it started late.
+	Run *HeaderRun `json:"run,omitempty"`
+}
+
+// HeaderRun is the service's run of an audit as the audit claims it.
+type HeaderRun struct {
+	ID         int64  `json:"id"`
+	ConfigName string `json:"config_name"`
+	// ConfigVersion is the uploaded config's version; the config itself is in the audits row.
+	ConfigVersion int    `json:"config_version"`
+	ScheduleID    *int64 `json:"schedule_id,omitempty"`
+	PlannedAt     string `json:"planned_at"` // RFC 3339, UTC
+	// Late: the run started well after its planned time, because the service was down then.
+	Late bool `json:"late"`
+	// Missed counts later planned times that also passed while the service was down; this run stands
+	// for them.
+	Missed int `json:"missed,omitempty"`
 }
 
 // HeaderVantage is a vantage as the audit used it, with its coordinates.

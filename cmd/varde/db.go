@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/varde/varde/schedule"
 	"github.com/varde/varde/storage"
 	"github.com/varde/varde/storage/pgtemp"
 )
@@ -54,12 +55,20 @@ func cmdDBMigrate(ctx context.Context, e *env, args []string) error {
 	}
 	if len(res.Applied) == 0 {
 		fmt.Fprintf(e.stdout, "schema is up to date at version %d; nothing applied\n", res.To)
-		return nil
+	} else {
+		for _, name := range res.Applied {
+			fmt.Fprintf(e.stdout, "applied %s\n", name)
+		}
+		fmt.Fprintf(e.stdout, "schema migrated from version %d to %d\n", res.From, res.To)
 	}
-	for _, name := range res.Applied {
-		fmt.Fprintf(e.stdout, "applied %s\n", name)
+	// River's job queue (for `varde serve`) has migrations of its own, applied by River's migrator.
+	qres, err := schedule.Migrate(ctx, e.databaseURL, e.logger)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(e.stdout, "schema migrated from version %d to %d\n", res.From, res.To)
+	if len(qres.Applied) > 0 {
+		fmt.Fprintf(e.stdout, "job queue (River) schema migrated to version %d\n", qres.Version)
+	}
 	return nil
 }
 

@@ -1,0 +1,139 @@
+package schedule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/varde/varde/job"
+	"github.com/varde/varde/storage"
+)
+
+// maxAttempts: a run is retried only after its process died or the database failed it; its audit, once
+// made, is never made again, so retries are cheap and few are needed.
+const maxAttempts = 5
+
+// auditArgs is the River job of one audit run. The run row holds everything else.
+type auditArgs struct {
+	RunID int64 `json:"run_id" river:"unique"`
+}
+
+func (auditArgs) Kind() string { return "varde_audit" }
+
+func (auditArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queueName, MaxAttempts: maxAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+type auditWorker struct {
+	river.WorkerDefaults[auditArgs]
+	s *Service
+}
+
+// Work runs one audit run. Every step is safe to repeat: a final run is left alone; a run whose audit
+// exists (an earlier attempt made it, then died) is closed with that audit's status once the audit's
+// process is gone, and no second audit is made.
+func (w *auditWorker) Work(ctx context.Context, j *river.Job[auditArgs]) error {
+	s := w.s
+	st := s.store
+	run, err := st.StartRun(ctx, j.Args.RunID, s.cfg.Now())
+	if errors.Is(err, storage.ErrConflict) {
+		s.log.Info("run already final; nothing to do", "run", run.ID, "status", run.Status)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := s.log.With("run", run.ID, "config", run.ConfigName, "attempt", j.Attempt)
+	if run.AuditID != nil {
+		return w.resume(ctx, run)
+	}
+	cfg, err := w.config(ctx, run)
+	if err != nil {
+		log.Error("audit run failed before its audit", "err", err)
+		return st.FinishRun(ctx, run.ID, storage.RunFailed, s.cfg.Now(), err.Error())
+	}
+	tmp, err := os.MkdirTemp("", "varde-run-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	snaps, err := st.ClaimSnapshots(ctx, run)
+	if err != nil {
+		return err
+	}
+	for _, g := range snaps {
+		p := filepath.Join(tmp, fmt.Sprintf("snapshot-%d.tar.gz", g.ID))
+		if err := os.WriteFile(p, g.Body, 0o600); err != nil {
+			return err
+		}
+		cfg.Guest.Snapshots = append(cfg.Guest.Snapshots, p)
+	}
+	hr := &storage.HeaderRun{ID: run.ID, ConfigName: run.ConfigName, ConfigVersion: run.ConfigVersion,
+		ScheduleID: run.ScheduleID, PlannedAt: run.PlannedAt.UTC().Format(time.RFC3339Nano), Late: run.Late, Missed: run.Missed}
+	log.Info("audit run starting", "planned_at", run.PlannedAt, "late", run.Late)
+	res, err := job.Run(ctx, cfg, job.Options{Store: st, Logger: s.log, Now: s.cfg.Now, Emulator: s.cfg.Job.Emulator, Run: hr})
+	status, msg := storage.RunFailed, ""
+	if res != nil && res.Status != "" {
+		status = storage.RunStatus(res.Status)
+	}
+	if err != nil {
+		msg = err.Error()
+	}
+	var auditID int64
+	if res != nil && res.AuditID != 0 {
+		auditID = res.AuditID
+		run.AuditID = &auditID
+	}
+	if ferr := st.FinishRun(ctx, run.ID, status, s.cfg.Now(), msg); ferr != nil {
+		return errors.Join(ferr, err)
+	}
+	run.Status = status
+	log.Info("audit run finished", "status", status, "audit", auditID, "err", err)
+	if s.cfg.OnAuditDone != nil && auditID != 0 {
+		s.cfg.OnAuditDone(ctx, run, res)
+	}
+	// The run's outcome is on record, whatever it was: River has nothing to retry.
+	return nil
+}
+
+// config loads the run's config version with the server's paths over it.
+func (w *auditWorker) config(ctx context.Context, run storage.AuditRun) (*job.Config, error) {
+	c, err := w.s.store.GetConfig(ctx, run.ConfigName, run.ConfigVersion)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := w.s.parseConfig(c.Name, []byte(c.Body))
+	if err != nil {
+		return nil, fmt.Errorf("config %s version %d no longer validates: %w", c.Name, c.Version, err)
+	}
+	return cfg, nil
+}
+
+// resume handles a retried run whose audit an earlier attempt made. That attempt's process died (or
+// River took the job for stuck): the audit is closed as interrupted once no live process holds it, and
+// the run records the audit's status. Its evidence is kept as it is and is not added to.
+func (w *auditWorker) resume(ctx context.Context, run storage.AuditRun) error {
+	s := w.s
+	if _, err := s.store.Recover(ctx, s.cfg.Now()); err != nil {
+		return err
+	}
+	a, err := s.store.GetAudit(ctx, *run.AuditID)
+	if err != nil {
+		return err
+	}
+	if !a.Status.Final() {
+		// A live process still holds it (the job was rescued while its audit ran on): try again later.
+		return river.JobSnooze(time.Minute)
+	}
+	msg := fmt.Sprintf("an earlier attempt's process ended while audit %d ran; the audit is %s and keeps what it stored", a.ID, a.Status)
+	if a.Status.Complete() {
+		msg = ""
+	}
+	s.log.Warn("retried run found its audit", "run", run.ID, "audit", a.ID, "status", a.Status)
+	return s.store.FinishRun(ctx, run.ID, storage.RunStatus(a.Status), s.cfg.Now(), msg)
+}
