@@ -42,6 +42,7 @@ type serveFlags struct {
 	apiOnly, initKeys                                                           bool
 	jobTimeout, drain, poll                                                     time.Duration
 	rateLimit                                                                   float64
+	agents                                                                      serveAgentFlags
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -68,6 +69,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&f.jobTimeout, "job-timeout", 2*time.Hour, "longest an audit may run")
 	fs.DurationVar(&f.drain, "drain-timeout", 5*time.Minute, "on SIGTERM, how long running audits get to finish before they are interrupted")
 	fs.DurationVar(&f.poll, "poll-interval", 10*time.Second, "how often due schedules are looked for")
+	f.agents.register(fs, envOr)
 	fs.Float64Var(&f.rateLimit, "rate-limit", 100, "requests a second per token (bursts of twice as many); negative: no limit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -104,12 +106,16 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err := m.Register(metrics.NewDBCollector(st, 5*time.Second)); err != nil {
 		return err
 	}
+	agentSrv, err := newAgentServer(st, logger, f.agents)
+	if err != nil {
+		return err
+	}
 	sched, err := schedule.New(ctx, schedule.Config{
 		DatabaseURL: e.databaseURL, Store: st, Logger: logger, Workers: f.workers, InsertOnly: f.apiOnly,
 		JobTimeout: f.jobTimeout, PollInterval: f.poll, MaxSnapshotBytes: api.MaxSnapshotBytes,
 		Job: schedule.JobDefaults{ConfigDir: f.configDir, KeysDir: f.keys, InitKeys: f.initKeys, SignerCert: f.signerCert,
 			SignerKey: f.signerKey, PasswordEnv: f.passwordEnv, TSAURL: f.tsaURL, OutputDir: f.outDir,
-			Emulator: e.labEmulator()},
+			Emulator: e.labEmulator(), Remote: agentSrv},
 		OnAuditDone: func(ctx context.Context, run storage.AuditRun, res *job.Result) {
 			if err := m.ObserveAudit(ctx, st, res.AuditID, res.Status, res.Steps); err != nil {
 				logger.Warn("audit metrics", "audit_id", res.AuditID, "err", err)
@@ -144,6 +150,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", m.Handler())
+	mountAgents(mux, agentSrv)
 	if mountConsole != nil {
 		if err := mountConsole(mux, consoleDeps{Store: st, Logger: logger, API: srv}); err != nil {
 			return fmt.Errorf("serve: console: %w", err)
@@ -162,10 +169,10 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return errors.Join(err, sched.Stop(context.WithoutCancel(ctx)))
 	}
 	logger.Info("varde serve started", "version", varde.Version, "listen", ln.Addr().String(), "workers", f.workers, "api_only", f.apiOnly)
-	fmt.Fprintf(e.stdout, "varde serve: listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(e.stdout, "varde serve: listening on %s://%s\n", f.agents.scheme(), ln.Addr())
 
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- f.agents.serve(hs, ln) }()
 	select {
 	case err = <-served:
 		logger.Error("http server stopped", "err", err)
