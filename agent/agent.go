@@ -64,6 +64,9 @@ type Config struct {
 	Measure func(ctx context.Context, vantage string, spec agentwire.Spec) ([]probes.Result, error)
 	// Clock reports the clock-sync state. Default: the kernel's adjtimex.
 	Clock func() agentwire.Clock
+	// Observe, when set, hears every request's path, status (0 when there was no answer) and duration
+	// (bench/agents).
+	Observe func(path string, status int, took time.Duration)
 }
 
 func (c *Config) setDefaults() {
@@ -291,7 +294,17 @@ func (a *Agent) call(ctx context.Context, path string, body []byte, hdr http.Hea
 	}
 	req.Header.Set("Content-Type", "application/json")
 	agentwire.SignRequest(req, a.id.AgentID, a.key, path, body, a.cfg.Now())
+	start := time.Now()
 	resp, err := a.hc.Do(req)
+	if a.cfg.Observe != nil {
+		defer func() {
+			st := 0
+			if resp != nil {
+				st = resp.StatusCode
+			}
+			a.cfg.Observe(path, st, time.Since(start))
+		}()
+	}
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: %w", errUnreachable, err)
 	}

@@ -1,8 +1,8 @@
 package agent
 
 import (
+	"crypto/ed25519"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -23,10 +23,9 @@ type spool struct {
 	mu       sync.Mutex
 }
 
-type spooled struct {
-	Body      []byte `json:"body"`
-	Signature []byte `json:"signature"`
-}
+// A spool file is the 64-byte result signature followed by the body as signed: no re-encoding of
+// results that may be megabytes.
+const sigSize = ed25519.SignatureSize
 
 func openSpool(dir string, maxBytes int64, maxFiles int) (*spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -41,11 +40,11 @@ var errSpoolFull = errors.New("spool full")
 func (s *spool) put(task int64, attempt int, body, sig []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := json.Marshal(spooled{Body: body, Signature: sig})
-	if err != nil {
-		return err
+	if len(sig) != sigSize {
+		return fmt.Errorf("spool: signature of %d bytes", len(sig))
 	}
-	name := fmt.Sprintf("%012d-%06d.json", task, attempt)
+	b := append(slices.Clip(sig), body...)
+	name := fmt.Sprintf("%012d-%06d.result", task, attempt)
 	items, size, err := s.usage()
 	if err != nil {
 		return err
@@ -67,7 +66,7 @@ func (s *spool) usage() ([]string, int64, error) {
 	var names []string
 	var size int64
 	for _, e := range es {
-		if !strings.HasSuffix(e.Name(), ".json") {
+		if !strings.HasSuffix(e.Name(), ".result") {
 			continue
 		}
 		fi, err := e.Info()
@@ -94,11 +93,10 @@ func (s *spool) read(name string) (body, sig []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var sp spooled
-	if err := json.Unmarshal(b, &sp); err != nil {
-		return nil, nil, fmt.Errorf("spool file %s: %w", name, err)
+	if len(b) < sigSize {
+		return nil, nil, fmt.Errorf("spool file %s: %d bytes, shorter than a signature", name, len(b))
 	}
-	return sp.Body, sp.Signature, nil
+	return b[sigSize:], b[:sigSize], nil
 }
 
 func (s *spool) remove(name string) {

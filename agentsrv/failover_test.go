@@ -343,13 +343,8 @@ func TestSpoolAcrossCutoff(t *testing.T) {
 	if n := e.count(t, `SELECT count(*) FROM agent_results`); n != 1 {
 		t.Fatalf("%d results stored", n)
 	}
-	var sp struct {
-		Body      []byte `json:"body"`
-		Signature []byte `json:"signature"`
-	}
-	sp.Body, sp.Signature = e.storedResult(t)
-	sb, _ := json.Marshal(sp)
-	if err := os.WriteFile(filepath.Join(spoolDir, "000000000001-000001.json"), sb, 0o600); err != nil {
+	body, sig := e.storedResult(t)
+	if err := os.WriteFile(filepath.Join(spoolDir, "000000000001-000001.result"), append(sig, body...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Flush(ctx); err != nil {

@@ -115,7 +115,7 @@ func newEnv(t *testing.T, mod func(*agentsrv.Config)) *env {
 	t.Cleanup(st.Close)
 	e := &env{t: t, store: st, clock: newClock(), logs: &logBuf{}, dbURL: urls.Writer}
 	cfg := agentsrv.Config{Store: st, Now: e.clock.Now, Logger: slog.New(slog.NewJSONHandler(e.logs, nil)),
-		LeaseTTL: 2 * time.Second, Poll: 50 * time.Millisecond, MaxWait: 2 * time.Second}
+		LeaseTTL: 2 * time.Second, Poll: 50 * time.Millisecond, ResultPoll: 50 * time.Millisecond, MaxWait: 2 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -1,6 +1,7 @@
 package agentsrv
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -64,7 +65,7 @@ func (s *Server) Probe(ctx context.Context, auditID int64, vantage string, spec 
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(s.cfg.Poll):
+		case <-time.After(s.cfg.ResultPoll):
 		}
 	}
 }
@@ -121,15 +122,24 @@ func (s *Server) appendResult(ctx context.Context, task storage.AgentTask, spec 
 	pv := provenance{AgentID: a.ID, AgentName: a.Name, AgentVersion: wr.AgentVersion, PublicKey: base64.StdEncoding.EncodeToString(a.PublicKey),
 		Task: task.ID, Attempt: res.Attempt, ResultSHA256: hex.EncodeToString(res.BodySHA256),
 		Signature: base64.StdEncoding.EncodeToString(res.Signature), Clock: wr.Clock, MeasuredAt: wr.Measured.UTC().Format(time.RFC3339Nano)}
+	pvJSON, err := json.Marshal(pv)
+	if err != nil {
+		return nil, err
+	}
 	for i := range ms {
-		var st map[string]any
-		if err := json.Unmarshal(ms[i].Stats, &st); err != nil {
-			return nil, err
+		// The stats object gains an "agent" member: spliced in rather than decoded and encoded again
+		// for each of possibly thousands of measurements (storage canonicalises the JSON anyway).
+		st := bytes.TrimSpace(ms[i].Stats)
+		if len(st) < 2 || st[0] != '{' || st[len(st)-1] != '}' {
+			return nil, fmt.Errorf("measurement %s: stats are not a JSON object", ms[i].Target)
 		}
-		st["agent"] = pv
-		if ms[i].Stats, err = json.Marshal(st); err != nil {
-			return nil, err
+		sep := ","
+		if len(bytes.TrimSpace(st[1:len(st)-1])) == 0 {
+			sep = ""
 		}
+		out := make([]byte, 0, len(st)+len(pvJSON)+12)
+		out = append(append(append(append(out, st[:len(st)-1]...), sep+`"agent":`...), pvJSON...), '}')
+		ms[i].Stats = out
 		ms[i].Tool, ms[i].ToolVersion = AgentTool, wr.AgentVersion
 	}
 	if err := s.cfg.Store.AppendMeasurements(ctx, task.AuditID, ms); err != nil {

@@ -9,6 +9,7 @@
 package agentsrv
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -40,8 +41,10 @@ type Config struct {
 	LeaseTTL time.Duration
 	// MaxWait bounds a lease request's long poll. Default 25s (below common proxy idle timeouts).
 	MaxWait time.Duration
-	// Poll is how often a waiting lease request or job looks for news. Default 200ms.
+	// Poll is how often a waiting lease request looks for a task. Default 200ms.
 	Poll time.Duration
+	// ResultPoll is how often a job waiting for a vantage's result looks for it. Default 500ms.
+	ResultPoll time.Duration
 	// MaxBody bounds a request body. Default 64 MiB.
 	MaxBody int64
 	// Skew is how far a request's time-stamp may be from the server's clock. Default 5m.
@@ -63,6 +66,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Poll <= 0 {
 		c.Poll = 200 * time.Millisecond
+	}
+	if c.ResultPoll <= 0 {
+		c.ResultPoll = 500 * time.Millisecond
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = 64 << 20
@@ -159,7 +165,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 }
 
 func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("request body: %w", err)
