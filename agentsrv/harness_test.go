@@ -26,7 +26,12 @@ import (
 	"github.com/varde/varde/storage/pgtemp/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(agentChild()) // an agent process of a lab test, in its vantage namespace
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 // testClock runs at real speed from a pinned start, and can be pushed forward: leases expire without
 // the test sleeping through them, and no test depends on today's date.
@@ -104,6 +109,12 @@ func migrate(t *testing.T, urls pgtest.URLs) {
 
 func newEnv(t *testing.T, mod func(*agentsrv.Config)) *env {
 	t.Helper()
+	return newEnvOn(t, mod, nil)
+}
+
+// newEnvOn is newEnv with the server on ln (nil: loopback TCP).
+func newEnvOn(t *testing.T, mod func(*agentsrv.Config), ln net.Listener) *env {
+	t.Helper()
 	urls := pgtest.DatabaseRoles(t)
 	migrate(t, urls)
 	ctx := context.Background()
@@ -125,7 +136,12 @@ func newEnv(t *testing.T, mod func(*agentsrv.Config)) *env {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(agentwire.Prefix+"/", http.StripPrefix(agentwire.Prefix, e.srv.Handler()))
-	e.ts = httptest.NewTLSServer(mux)
+	e.ts = httptest.NewUnstartedServer(mux)
+	if ln != nil {
+		e.ts.Listener.Close()
+		e.ts.Listener = ln
+	}
+	e.ts.StartTLS()
 	t.Cleanup(e.ts.Close)
 	e.url = e.ts.URL + agentwire.Prefix
 	return e
@@ -226,13 +242,20 @@ func (e *env) count(t *testing.T, q string, args ...any) int {
 // storedResult reads the one stored result's body and signature.
 func (e *env) storedResult(t *testing.T) (body, sig []byte) {
 	t.Helper()
+	return e.resultOf(t, 0, 0)
+}
+
+// resultOf reads the result of (task, attempt); task 0: the only one.
+func (e *env) resultOf(t *testing.T, task int64, attempt int) (body, sig []byte) {
+	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, e.dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if err := conn.QueryRow(ctx, `SELECT body, signature FROM agent_results`).Scan(&body, &sig); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT body, signature FROM agent_results WHERE $1 = 0 OR (task_id = $1 AND attempt = $2)`,
+		task, attempt).Scan(&body, &sig); err != nil {
 		t.Fatal(err)
 	}
 	return body, sig
