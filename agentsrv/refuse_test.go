@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/varde/varde/agent"
 	"github.com/varde/varde/agentwire"
 	"github.com/varde/varde/job"
@@ -239,4 +241,47 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	})
+}
+
+// The writer role (what varde serve connects as) cannot undo a revocation, re-arm a spent token, or
+// change or remove a stored result or lease.
+func TestAgentRecordsFinal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	x := e.rawEnrol(t, "bergen")
+	auditID := e.newAudit()
+	done := e.startProbe(auditID, "bergen", listeners(t, 1), time.Minute)
+	var task *agentwire.Task
+	for task == nil {
+		task = x.lease(t)
+	}
+	if st, body := x.postResult(t, x.result(task, "bergen", time.Millisecond), x.key); st != http.StatusOK {
+		t.Fatalf("result: %d %s", st, body)
+	}
+	if o := <-done; o.err != nil {
+		t.Fatal(o.err)
+	}
+	if err := e.store.RevokeAgent(ctx, x.id, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		`UPDATE agents SET revoked_at = NULL`,
+		`UPDATE agent_enrolments SET used_at = NULL`,
+		`UPDATE agent_results SET body = 'x'`,
+		`DELETE FROM agent_results`,
+		`DELETE FROM agent_leases`,
+		`UPDATE agent_leases SET agent_id = agent_id`,
+		`DELETE FROM agents`,
+		`TRUNCATE agent_results`,
+	} {
+		if _, err := conn.Exec(ctx, q); err == nil {
+			t.Errorf("%s: allowed", q)
+		}
+	}
 }

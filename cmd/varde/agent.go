@@ -79,8 +79,8 @@ func cmdAgentRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	err = a.Run(ctx)
-	if errors.Is(err, context.Canceled) {
-		return nil // stopped by a signal: the spool keeps what was not delivered
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil // stopped (a signal): the spool keeps what was not delivered
 	}
 	return err
 }
