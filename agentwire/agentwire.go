@@ -136,21 +136,22 @@ type Measurement struct {
 	Started time.Time `json:"s"`
 	Failure string    `json:"f,omitempty"`
 	Err     string    `json:"e,omitempty"`
-	Samples []Sample  `json:"x"`
+	Samples Samples   `json:"x"`
 }
 
-// Sample is one echo or handshake, compact: these are most of the bytes.
+// Sample is one echo or handshake. On the wire a sample is an array, not an object: samples are most of
+// a result's bytes, and the server decodes them on every post (see Samples).
 type Sample struct {
-	Seq       int    `json:"i"`
-	SentAt    int64  `json:"t"` // Unix ns
-	RTT       int64  `json:"r,omitempty"`
-	KernelRTT int64  `json:"kr,omitempty"`
-	WallRTT   int64  `json:"wr,omitempty"`
-	Received  bool   `json:"ok,omitempty"`
-	Dups      int    `json:"d,omitempty"`
-	Source    string `json:"src,omitempty"`
-	SYNRetx   bool   `json:"sr,omitempty"`
-	Failure   string `json:"f,omitempty"`
+	Seq       int
+	SentAt    int64 // Unix ns
+	RTT       int64
+	KernelRTT int64
+	WallRTT   int64
+	Received  bool
+	Dups      int
+	SYNRetx   bool
+	Source    string // which clock gave the RTT; empty for none
+	Failure   string
 }
 
 // Samples counts the samples of a result.

@@ -53,7 +53,7 @@ func WireMeasurements(rs []probes.Result) []Measurement {
 	out := make([]Measurement, 0, len(rs))
 	for _, r := range rs {
 		m := Measurement{Target: r.Target, Kind: string(r.Kind), Port: r.Port, Started: r.Started,
-			Failure: string(r.Failure), Err: r.Err, Samples: make([]Sample, len(r.Samples))}
+			Failure: string(r.Failure), Err: r.Err, Samples: make(Samples, len(r.Samples))}
 		if r.Address.IsValid() {
 			m.Address = r.Address.String()
 		}

@@ -271,7 +271,10 @@ func (s *Store) PutAgentResult(ctx context.Context, r AgentResult, vantage strin
 		return false, fmt.Errorf("result: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	t, err := scanTask(tx.QueryRow(ctx, `SELECT `+taskCols+` FROM agent_tasks WHERE id = $1 FOR UPDATE`, r.TaskID))
+	// Not the spec: it can be large, and it is not needed here.
+	var t AgentTask
+	err = tx.QueryRow(ctx, `SELECT vantage, state, attempt FROM agent_tasks WHERE id = $1 FOR UPDATE`, r.TaskID).
+		Scan(&t.Vantage, &t.State, &t.Attempt)
 	if err != nil {
 		return false, notFound(err, fmt.Sprintf("task %d", r.TaskID))
 	}

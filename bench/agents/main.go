@@ -37,6 +37,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,19 +76,10 @@ func parent() error {
 	nTargets := flag.Int("targets", 1000, "targets per task")
 	nSamples := flag.Int("samples", 5, "samples per target")
 	rounds := flag.Int("rounds", 10, "tasks per agent")
-	cpuProfile := flag.String("cpuprofile", "", "write the server process's CPU profile here")
+	interval := flag.Duration("interval", time.Second, "a round's tasks are made this long after the last round's: the offered load")
+	cpuProfile := flag.String("cpuprofile", "", "write the server process's CPU profile of the ingest here")
 	flag.Parse()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
+
 	ctx := context.Background()
 
 	c, err := pgtemp.Start(ctx, pgtemp.Config{NotDurable: true})
@@ -104,7 +96,7 @@ func parent() error {
 		return err
 	}
 	defer st.Close()
-	srv, err := agentsrv.New(agentsrv.Config{Store: st, LeaseTTL: time.Minute, Poll: 50 * time.Millisecond, ResultPoll: time.Second,
+	srv, err := agentsrv.New(agentsrv.Config{Store: st, LeaseTTL: time.Minute, ResultPoll: time.Second,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
@@ -123,7 +115,20 @@ func parent() error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle(agentwire.Prefix+"/", http.StripPrefix(agentwire.Prefix, srv.Handler()))
+	// The server's own time per result post, beside what the agents saw: the difference is transport and
+	// waiting for a CPU.
+	var hmu sync.Mutex
+	var handled []time.Duration
+	inner := http.StripPrefix(agentwire.Prefix, srv.Handler())
+	mux.Handle(agentwire.Prefix+"/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		inner.ServeHTTP(w, r)
+		if r.URL.Path == agentwire.Prefix+agentwire.PathResult {
+			hmu.Lock()
+			handled = append(handled, time.Since(start))
+			hmu.Unlock()
+		}
+	}))
 	hs := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
 	go hs.ServeTLS(ln, "", "")
 	defer hs.Close()
@@ -152,12 +157,31 @@ func parent() error {
 			return err
 		}
 		audits = append(audits, a.ID)
-		for v := range *nAgents {
-			if _, err := st.CreateAgentTask(ctx, storage.AgentTask{AuditID: a.ID, Vantage: vantage(v), Spec: specJSON,
-				Deadline: deadline, CreatedAt: time.Now()}); err != nil {
+	}
+	// Rounds start once every agent is enrolled: round r's tasks appear at r × interval, as a scheduler
+	// would make them, and the agents take them as they come.
+	makeRounds := func() error {
+		for {
+			as, err := st.Agents(ctx)
+			if err != nil {
 				return err
 			}
+			if len(as) == *nAgents {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
+		t0 := time.Now()
+		for r, id := range audits {
+			time.Sleep(time.Until(t0.Add(time.Duration(r) * *interval)))
+			for v := range *nAgents {
+				if _, err := st.CreateAgentTask(ctx, storage.AgentTask{AuditID: id, Vantage: vantage(v), Spec: specJSON,
+					Deadline: deadline, CreatedAt: time.Now()}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	}
 
 	self, err := os.Executable()
@@ -167,6 +191,7 @@ func parent() error {
 	type childOut struct {
 		posts []post
 		err   error
+		cpu   time.Duration
 	}
 	outs := make([]childOut, *nAgents)
 	var cwg sync.WaitGroup
@@ -198,9 +223,31 @@ func parent() error {
 				}
 			}
 			outs[v].err = cmd.Wait()
+			if cmd.ProcessState != nil {
+				outs[v].cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+			}
 		}()
 	}
+	if *cpuProfile != "" { // the ingest only
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	var ru0 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	if err := makeRounds(); err != nil {
+		return err
+	}
 	cwg.Wait()
+	pprof.StopCPUProfile()
+	var ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	serverCPU := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
 
 	// The chains: every audit's vantages appended at once, as their audits' processes would.
 	chainStart := time.Now()
@@ -227,6 +274,10 @@ func parent() error {
 
 	var lat []time.Duration
 	var first, last int64
+	var agentCPU time.Duration
+	for _, o := range outs {
+		agentCPU += o.cpu
+	}
 	accepted, errs := 0, 0
 	for v, o := range outs {
 		if o.err != nil {
@@ -254,16 +305,22 @@ func parent() error {
 	window := time.Duration(last - first)
 	rate := float64(accepted*perPost) / window.Seconds()
 	chained := float64(accepted*perPost) / chainTook.Seconds()
-	fmt.Printf("agent result ingest: %d agent processes × %d rounds × %d targets × %d samples, one server (TLS, Postgres)\n",
-		*nAgents, *rounds, *nTargets, *nSamples)
+	fmt.Printf("agent result ingest: %d agent processes × %d rounds (one every %v) × %d targets × %d samples, one server (TLS, Postgres)\n",
+		*nAgents, *rounds, *interval, *nTargets, *nSamples)
 	fmt.Printf("machine: %d CPUs, shared with other work during the run\n\n", runtime.NumCPU())
 	fmt.Printf("%-34s %14s %10s\n", "figure", "value", "target")
+	fmt.Printf("%-34s %14.0f %10s\n", "offered samples/s", float64(*nAgents*perPost)/interval.Seconds(), "")
 	fmt.Printf("%-34s %14d %10s\n", "result posts accepted", accepted, "")
 	fmt.Printf("%-34s %14d %10s\n", "result posts refused or failed", errs, "0")
 	fmt.Printf("%-34s %14.0f %10s\n", "accepted samples/s", rate, "≥100000")
 	fmt.Printf("%-34s %14s %10s\n", "result-post latency p50", pct(0.50).Round(time.Microsecond), "")
 	fmt.Printf("%-34s %14s %10s\n", "result-post latency p99", pct(0.99).Round(time.Microsecond), "<200ms")
 	fmt.Printf("%-34s %14s %10s\n", "result-post latency max", lat[len(lat)-1].Round(time.Microsecond), "")
+	fmt.Printf("%-34s %14s %10s\n", "CPU per post: agent process", (agentCPU / time.Duration(accepted)).Round(time.Microsecond), "")
+	fmt.Printf("%-34s %14s %10s\n", "CPU per post: server process", (serverCPU / time.Duration(accepted)).Round(time.Microsecond), "")
+	slices.Sort(handled)
+	fmt.Printf("%-34s %14s %10s\n", "server time per post p50", handled[len(handled)/2].Round(time.Microsecond), "")
+	fmt.Printf("%-34s %14s %10s\n", "server time per post p99", handled[min(len(handled)-1, len(handled)*99/100)].Round(time.Microsecond), "")
 	fmt.Printf("%-34s %14.0f %10s\n", "samples/s appended to the chains", chained, "")
 	fmt.Printf("%-34s %14.2f %10s\n", "accepted samples/s ÷ target", rate/100000, "≥1")
 	return nil
