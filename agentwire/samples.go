@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -129,15 +130,28 @@ func (p *parser) end() error {
 
 func (p *parser) int() (int64, bool) {
 	p.space()
+	neg := p.i < len(p.b) && p.b[p.i] == '-'
+	if neg {
+		p.i++
+	}
 	start := p.i
-	if p.i < len(p.b) && p.b[p.i] == '-' {
-		p.i++
-	}
+	var v uint64
 	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+		if p.i-start == 19 {
+			return 0, false // 20 digits: beyond any int64
+		}
+		v = v*10 + uint64(p.b[p.i]-'0')
 		p.i++
 	}
-	v, err := strconv.ParseInt(string(p.b[start:p.i]), 10, 64)
-	return v, err == nil
+	switch {
+	case p.i == start:
+		return 0, false
+	case neg && v <= math.MaxInt64+1:
+		return int64(-v), true
+	case !neg && v <= math.MaxInt64:
+		return int64(v), true
+	}
+	return 0, false
 }
 
 func (p *parser) str() (string, bool) {
@@ -146,12 +160,19 @@ func (p *parser) str() (string, bool) {
 		return "", false
 	}
 	start := p.i
+	plain := true
 	for p.i++; p.i < len(p.b); p.i++ {
-		switch p.b[p.i] {
-		case '\\':
+		switch c := p.b[p.i]; {
+		case c == '\\':
+			plain = false
 			p.i++
-		case '"':
+		case c >= 0x80:
+			plain = false
+		case c == '"':
 			p.i++
+			if plain {
+				return string(p.b[start+1 : p.i-1]), true
+			}
 			var s string
 			if err := json.Unmarshal(p.b[start:p.i], &s); err != nil {
 				return "", false
@@ -162,8 +183,13 @@ func (p *parser) str() (string, bool) {
 	return "", false
 }
 
-func (p *parser) sample(n int) (Sample, error) {
-	bad := fmt.Errorf("sample %d: %w", n, errSamples)
+func (p *parser) sample(n int) (x Sample, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("sample %d: %w", n, errSamples)
+		}
+	}()
+	bad := errSamples
 	if !p.eat('[') {
 		return Sample{}, bad
 	}
@@ -177,7 +203,7 @@ func (p *parser) sample(n int) (Sample, error) {
 			return Sample{}, bad
 		}
 	}
-	x := Sample{Seq: int(v[0]), SentAt: v[1], RTT: v[2], KernelRTT: v[3], WallRTT: v[4],
+	x = Sample{Seq: int(v[0]), SentAt: v[1], RTT: v[2], KernelRTT: v[3], WallRTT: v[4],
 		Received: v[5]&flagReceived != 0, SYNRetx: v[5]&flagSYNRetx != 0, Dups: int(v[6])}
 	if v[5]&^(flagReceived|flagSYNRetx) != 0 || v[6] < 0 {
 		return Sample{}, bad

@@ -12,7 +12,7 @@ func TestSamplesRoundTrip(t *testing.T) {
 	in := Samples{
 		{Seq: 0, SentAt: 1790000000123456789, RTT: 2013000, Received: true},
 		{Seq: 1, SentAt: 1790000000223456789, RTT: 0, Failure: "timeout"},
-		{Seq: 2, SentAt: -5, RTT: 3, KernelRTT: 4, WallRTT: 5, Received: true, Dups: 2, SYNRetx: true, Source: "kernel \"tcpi\""},
+		{Seq: 2, SentAt: -9223372036854775808, RTT: 3, KernelRTT: 4, WallRTT: 5, Received: true, Dups: 2, SYNRetx: true, Source: "kernel \"tcpi\""},
 	}
 	b, err := json.Marshal(struct {
 		X Samples `json:"x"`
@@ -34,7 +34,8 @@ func TestSamplesRoundTrip(t *testing.T) {
 func TestSamplesRefused(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{`{}`, `[1]`, `[[1,2,3]]`, `[[1,2,3,4,5,6,7,8]]`, `[[1,2,3,4,5,4,0]]`, `[[1,2,3,4,5,1,-1]]`,
-		`[[1,2,3,4,5,1,0,7]]`, `[[1,2,3,4,5,1,0,"a","b","c"]]`, `[[1.5,2,3,4,5,1,0]]`, `[[99999999999999999999,2,3,4,5,1,0]]`} {
+		`[[1,2,3,4,5,1,0,7]]`, `[[1,2,3,4,5,1,0,"a","b","c"]]`, `[[1.5,2,3,4,5,1,0]]`, `[[99999999999999999999,2,3,4,5,1,0]]`,
+		`[[9999999999999999999,2,3,4,5,1,0]]`, `[[-9223372036854775809,2,3,4,5,1,0]]`} {
 		var ss Samples
 		if err := json.Unmarshal([]byte(s), &ss); err == nil {
 			t.Errorf("%s: accepted as %+v", s, ss)
