@@ -227,6 +227,11 @@ func TestRefusals(t *testing.T) {
 			if st, resp := oslo.do(t, agentwire.PathResult, tampered, map[string]string{agentwire.HeaderResultSignature: sig}); st != http.StatusUnauthorized {
 				t.Errorf("tampered body: %d %s", st, resp)
 			}
+			// A well-signed result that could never be stored: refused with the reason, while the agent listens.
+			bad := bytes.Replace(body, []byte(`"k":"tcp"`), []byte(`"k":"udp"`), 1)
+			if st, resp := oslo.postResult(t, bad, oslo.key); st != http.StatusBadRequest || !strings.Contains(resp, `kind \"udp\"`) {
+				t.Errorf("unknown probe kind: %d %s", st, resp)
+			}
 			if n := e.count(t, `SELECT count(*) FROM agent_results`); n != 0 {
 				t.Errorf("%d results stored from refused posts", n)
 			}

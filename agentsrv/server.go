@@ -309,6 +309,10 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request, a storage.Agent,
 		s.problem(w, r, http.StatusBadRequest, a.ID, err)
 		return
 	}
+	if err := checkShape(&res); err != nil {
+		s.problem(w, r, http.StatusBadRequest, a.ID, err)
+		return
+	}
 	if res.AgentID != a.ID || res.Vantage != a.Vantage {
 		s.problem(w, r, http.StatusForbidden, a.ID, fmt.Errorf("result claims agent %d of vantage %s; the request is agent %d's, of vantage %s: %w",
 			res.AgentID, res.Vantage, a.ID, a.Vantage, storage.ErrWrongVantage))
@@ -344,4 +348,20 @@ func decodeSig(v string) ([]byte, error) {
 		return nil, errors.New("malformed signature")
 	}
 	return b, nil
+}
+
+// checkShape refuses a result that could never be stored, while the agent is still there to hear why.
+// Whether its targets are the task's is checked by the job, which has the task's spec at hand.
+func checkShape(res *agentwire.Result) error {
+	for i, m := range res.Measurements {
+		if m.Kind != "icmp" && m.Kind != "tcp" {
+			return fmt.Errorf("measurement %d (%s): kind %q: want icmp or tcp", i, m.Target, m.Kind)
+		}
+		for _, x := range m.Samples {
+			if x.RTT < 0 || x.KernelRTT < 0 || x.WallRTT < 0 {
+				return fmt.Errorf("measurement %d (%s) sample %d: negative RTT", i, m.Target, x.Seq)
+			}
+		}
+	}
+	return nil
 }
