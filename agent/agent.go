@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/varde/varde"
@@ -64,6 +65,8 @@ type Config struct {
 	Measure func(ctx context.Context, vantage string, spec agentwire.Spec) ([]probes.Result, error)
 	// Clock reports the clock-sync state. Default: the kernel's adjtimex.
 	Clock func() agentwire.Clock
+	// MonitorPoll is how often an agent whose vantage has no monitoring asks again. Default 1m.
+	MonitorPoll time.Duration
 	// Observe, when set, hears every request's path, status (0 when there was no answer) and duration
 	// (bench/agents).
 	Observe func(path string, status int, took time.Duration)
@@ -84,6 +87,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Retry <= 0 {
 		c.Retry = 2 * time.Second
+	}
+	if c.MonitorPoll <= 0 {
+		c.MonitorPoll = time.Minute
 	}
 	if c.SpoolMaxBytes <= 0 {
 		c.SpoolMaxBytes = 256 << 20
@@ -232,6 +238,9 @@ type Agent struct {
 	hc    *http.Client
 	log   *slog.Logger
 	spool *spool
+	// measuring is held while probes run: a task and a monitoring interval never measure at once.
+	measuring sync.Mutex
+	flushing  sync.Mutex
 }
 
 // Open loads an enrolled agent from cfg.Dir.
@@ -324,6 +333,9 @@ func (a *Agent) call(ctx context.Context, path string, body []byte, hdr http.Hea
 // itself (revoked, unknown).
 func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent running", "server", a.cfg.Server, "version", a.cfg.Version)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop() // monitoring ends with the agent, whatever ends it
+	go a.monitorLoop(ctx)
 	for ctx.Err() == nil {
 		if err := a.Flush(ctx); err != nil {
 			if errors.Is(err, errRefusedAgent) {
@@ -358,9 +370,15 @@ var errRefusedAgent = errors.New("the server refuses this agent")
 
 func (a *Agent) lease(ctx context.Context) (*agentwire.Task, error) {
 	body, _ := json.Marshal(agentwire.LeaseRequest{WaitMS: a.cfg.LeaseWait.Milliseconds(), Version: a.cfg.Version})
-	cctx, cancel := context.WithTimeout(ctx, a.cfg.LeaseWait+30*time.Second)
+	return ask[agentwire.Task](ctx, a, agentwire.PathLease, body, a.cfg.LeaseWait+30*time.Second)
+}
+
+// ask posts body to path and decodes a 200 answer; 204 is nil, nil. A server that refuses the agent
+// itself is errRefusedAgent.
+func ask[T any](ctx context.Context, a *Agent, path string, body []byte, timeout time.Duration) (*T, error) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	st, rb, err := a.call(cctx, agentwire.PathLease, body, nil)
+	st, rb, err := a.call(cctx, path, body, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -368,15 +386,15 @@ func (a *Agent) lease(ctx context.Context) (*agentwire.Task, error) {
 	case http.StatusNoContent:
 		return nil, nil
 	case http.StatusOK:
-		var t agentwire.Task
-		if err := json.Unmarshal(rb, &t); err != nil {
-			return nil, fmt.Errorf("lease: %w", err)
+		var v T
+		if err := json.Unmarshal(rb, &v); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		return &t, nil
+		return &v, nil
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return nil, fmt.Errorf("%w: %d: %s", errRefusedAgent, st, problemDetail(rb))
 	}
-	return nil, fmt.Errorf("lease: status %d: %s", st, problemDetail(rb))
+	return nil, fmt.Errorf("%s: status %d: %s", path, st, problemDetail(rb))
 }
 
 // work measures one task while heartbeating its lease; a lost lease stops the measuring (another
@@ -390,7 +408,9 @@ func (a *Agent) work(ctx context.Context, t *agentwire.Task) error {
 		defer close(done)
 		a.heartbeat(mctx, t, cancel)
 	}()
+	a.measuring.Lock()
 	rs, err := a.cfg.Measure(mctx, t.Vantage, t.Spec)
+	a.measuring.Unlock()
 	cancel(nil)
 	<-done
 	if cause := context.Cause(mctx); errors.Is(cause, storageLeaseLost) {
@@ -449,6 +469,8 @@ func (a *Agent) heartbeat(ctx context.Context, t *agentwire.Task, cancel context
 // the spool; so does one it refuses for good (an attempt that was given to another agent), with a log
 // line. It stops at the first that cannot be delivered now.
 func (a *Agent) Flush(ctx context.Context) error {
+	a.flushing.Lock()
+	defer a.flushing.Unlock()
 	items, err := a.spool.list()
 	if err != nil {
 		return err
@@ -463,7 +485,11 @@ func (a *Agent) Flush(ctx context.Context) error {
 		hdr := http.Header{}
 		hdr.Set(agentwire.HeaderResultSignature, encodeSig(sig))
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		st, rb, err := a.call(cctx, agentwire.PathResult, body, hdr)
+		path := agentwire.PathResult
+		if strings.HasSuffix(it, suffixSummary) {
+			path = agentwire.PathSummary
+		}
+		st, rb, err := a.call(cctx, path, body, hdr)
 		cancel()
 		if err != nil {
 			return err

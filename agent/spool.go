@@ -38,13 +38,22 @@ func openSpool(dir string, maxBytes int64, maxFiles int) (*spool, error) {
 var errSpoolFull = errors.New("spool full")
 
 func (s *spool) put(task int64, attempt int, body, sig []byte) error {
+	return s.putNamed(fmt.Sprintf("%012d-%06d%s", task, attempt, suffixResult), body, sig)
+}
+
+// Spool file suffixes say where a file goes.
+const (
+	suffixResult  = ".result"
+	suffixSummary = ".summary"
+)
+
+func (s *spool) putNamed(name string, body, sig []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(sig) != sigSize {
 		return fmt.Errorf("spool: signature of %d bytes", len(sig))
 	}
 	b := append(slices.Clip(sig), body...)
-	name := fmt.Sprintf("%012d-%06d.result", task, attempt)
 	items, size, err := s.usage()
 	if err != nil {
 		return err
@@ -66,7 +75,7 @@ func (s *spool) usage() ([]string, int64, error) {
 	var names []string
 	var size int64
 	for _, e := range es {
-		if !strings.HasSuffix(e.Name(), ".result") {
+		if !strings.HasSuffix(e.Name(), suffixResult) && !strings.HasSuffix(e.Name(), suffixSummary) {
 			continue
 		}
 		fi, err := e.Info()

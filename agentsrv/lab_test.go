@@ -31,6 +31,7 @@ import (
 	"github.com/varde/varde/agentwire"
 	"github.com/varde/varde/audit/residency"
 	"github.com/varde/varde/job"
+	"github.com/varde/varde/probes"
 	"github.com/varde/varde/probes/lab"
 	"github.com/varde/varde/storage"
 )
@@ -86,8 +87,23 @@ func agentChild() int {
 			return d.DialContext(ctx, "unix", sock)
 		}}
 	offset, _ := strconv.ParseInt(os.Getenv("VARDE_TEST_CLOCK_OFFSET"), 10, 64)
+	// The three vantages share this machine's two CPUs, and each lab's delay line spins near a packet's
+	// due time: measuring one vantage at a time keeps them from stealing each other's CPU, as vantages on
+	// machines of their own would not. A file lock shared by the agent processes takes turns.
+	lockf, err := os.OpenFile(os.Getenv("VARDE_TEST_MEASURE_LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fail(err)
+	}
+	defer lockf.Close()
+	measure := func(ctx context.Context, v string, spec agentwire.Spec) ([]probes.Result, error) {
+		if err := syscall.Flock(int(lockf.Fd()), syscall.LOCK_EX); err != nil {
+			return nil, err
+		}
+		defer syscall.Flock(int(lockf.Fd()), syscall.LOCK_UN)
+		return agent.Sweep(ctx, v, spec)
+	}
 	cfg := agent.Config{Server: "https://127.0.0.1" + agentwire.Prefix, Dir: os.Getenv("VARDE_TEST_DIR"),
-		HTTPClient: &http.Client{Transport: tr}, Version: "lab-" + vantage, LeaseWait: time.Second, Retry: 200 * time.Millisecond,
+		HTTPClient: &http.Client{Transport: tr}, Version: "lab-" + vantage, Measure: measure, LeaseWait: time.Second, Retry: 200 * time.Millisecond,
 		Now:    func() time.Time { return time.Now().Add(time.Duration(offset)) },
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if _, err := agent.Enrol(ctx, cfg, os.Getenv("VARDE_AGENT_TOKEN"), vantage, "lab-"+vantage); err != nil {
@@ -134,7 +150,7 @@ func TestThreeVantagesInLab(t *testing.T) {
 		}
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"=1", "VARDE_TEST_VANTAGE="+v, "VARDE_TEST_CA="+ca, "VARDE_TEST_SOCK="+sock,
-			"VARDE_AGENT_TOKEN="+tok, "VARDE_TEST_DIR="+filepath.Join(dir, v),
+			"VARDE_AGENT_TOKEN="+tok, "VARDE_TEST_DIR="+filepath.Join(dir, v), "VARDE_TEST_MEASURE_LOCK="+filepath.Join(dir, "measure.lock"),
 			"VARDE_TEST_CLOCK_OFFSET="+strconv.FormatInt(int64(e.clock.Now().Sub(time.Now())), 10))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
 		var stderr strings.Builder

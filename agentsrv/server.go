@@ -109,6 +109,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+agentwire.PathLease, s.authed(s.lease))
 	mux.HandleFunc("POST "+agentwire.PathHeartbeat, s.authed(s.heartbeat))
 	mux.HandleFunc("POST "+agentwire.PathResult, s.authed(s.result))
+	mux.HandleFunc("POST "+agentwire.PathMonitor, s.authed(s.monitor))
+	mux.HandleFunc("POST "+agentwire.PathSummary, s.authed(s.summary))
 	return mux
 }
 

@@ -348,3 +348,93 @@ func (s *Store) CloseAgentTaskUnavailable(ctx context.Context, taskID int64) (bo
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+// Monitor is what a vantage's agents measure between audits, every Interval.
+type Monitor struct {
+	Vantage   string
+	Spec      json.RawMessage
+	Interval  time.Duration
+	UpdatedAt time.Time
+}
+
+// SetMonitor sets (or replaces) a vantage's monitoring between audits.
+func (s *Store) SetMonitor(ctx context.Context, m Monitor) error {
+	secs := int(m.Interval / time.Second)
+	if secs < 1 {
+		return fmt.Errorf("monitor for vantage %s: interval %v: want at least 1s", m.Vantage, m.Interval)
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO agent_monitors (vantage, spec, interval_s, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (vantage) DO UPDATE SET spec = EXCLUDED.spec, interval_s = EXCLUDED.interval_s, updated_at = EXCLUDED.updated_at`,
+		m.Vantage, m.Spec, secs, m.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("monitor for vantage %s: %w", m.Vantage, err)
+	}
+	return nil
+}
+
+// MonitorOf returns a vantage's monitoring; ErrNotFound when it has none.
+func (s *Store) MonitorOf(ctx context.Context, vantage string) (Monitor, error) {
+	m := Monitor{Vantage: vantage}
+	var secs int
+	err := s.pool.QueryRow(ctx, `SELECT spec, interval_s, updated_at FROM agent_monitors WHERE vantage = $1`, vantage).
+		Scan(&m.Spec, &secs, &m.UpdatedAt)
+	if err != nil {
+		return Monitor{}, notFound(err, "monitor for vantage "+vantage)
+	}
+	m.Interval = time.Duration(secs) * time.Second
+	return m, nil
+}
+
+// AgentSummary is one agent's signed summary of one monitoring interval.
+type AgentSummary struct {
+	ID          int64
+	AgentID     int64
+	Vantage     string
+	PeriodStart time.Time
+	PeriodEnd   time.Time
+	Body        []byte
+	BodySHA256  []byte
+	Signature   []byte
+	ReceivedAt  time.Time
+}
+
+// PutAgentSummary stores a summary, once: the same body again is dup; another body for the same agent
+// and period is ErrResultClashes.
+func (s *Store) PutAgentSummary(ctx context.Context, sm AgentSummary) (dup bool, err error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO agent_summaries (agent_id, vantage, period_start, period_end, body, body_sha256,
+		signature, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (agent_id, period_start) DO NOTHING`,
+		sm.AgentID, sm.Vantage, sm.PeriodStart, sm.PeriodEnd, sm.Body, sm.BodySHA256, sm.Signature, sm.ReceivedAt)
+	if err != nil {
+		return false, fmt.Errorf("summary of agent %d: %w", sm.AgentID, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return false, nil
+	}
+	var prev []byte
+	if err := s.pool.QueryRow(ctx, `SELECT body_sha256 FROM agent_summaries WHERE agent_id = $1 AND period_start = $2`,
+		sm.AgentID, sm.PeriodStart).Scan(&prev); err != nil {
+		return false, fmt.Errorf("summary of agent %d: %w", sm.AgentID, err)
+	}
+	if !bytes.Equal(prev, sm.BodySHA256) {
+		return false, fmt.Errorf("summary of agent %d for %s: %w", sm.AgentID, sm.PeriodStart.UTC().Format(time.RFC3339), ErrResultClashes)
+	}
+	return true, nil
+}
+
+// AgentSummaries returns a vantage's summaries whose periods start in [from, to), oldest first.
+func (s *Store) AgentSummaries(ctx context.Context, vantage string, from, to time.Time) ([]AgentSummary, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, agent_id, vantage, period_start, period_end, body, body_sha256, signature, received_at
+		FROM agent_summaries WHERE vantage = $1 AND period_start >= $2 AND period_start < $3 ORDER BY period_start, id`, vantage, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("summaries of vantage %s: %w", vantage, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AgentSummary, error) {
+		var sm AgentSummary
+		err := r.Scan(&sm.ID, &sm.AgentID, &sm.Vantage, &sm.PeriodStart, &sm.PeriodEnd, &sm.Body, &sm.BodySHA256, &sm.Signature, &sm.ReceivedAt)
+		return sm, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("summaries of vantage %s: %w", vantage, err)
+	}
+	return out, nil
+}

@@ -13,13 +13,15 @@ import (
 
 	"github.com/varde/varde/agent"
 	"github.com/varde/varde/agentsrv"
+	"github.com/varde/varde/agentwire"
+	"github.com/varde/varde/probes"
 )
 
 // cmdAgent: `varde agent enrol|run` at a vantage (no database: HTTPS to `varde serve` only), and
 // `varde agent token|list|revoke` for the admin (database).
 func cmdAgent(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usagef("agent: want a subcommand: enrol, run, token, list or revoke")
+		return usagef("agent: want a subcommand: enrol, run, token, list, revoke or monitor")
 	}
 	switch args[0] {
 	case "enrol", "enroll":
@@ -32,8 +34,10 @@ func cmdAgent(ctx context.Context, e *env, args []string) error {
 		return cmdAgentList(ctx, e, args[1:])
 	case "revoke":
 		return cmdAgentRevoke(ctx, e, args[1:])
+	case "monitor":
+		return cmdAgentMonitor(ctx, e, args[1:])
 	}
-	return usagef("agent: unknown subcommand %q (want enrol, run, token, list or revoke)", args[0])
+	return usagef("agent: unknown subcommand %q (want enrol, run, token, list, revoke or monitor)", args[0])
 }
 
 func agentFlags(e *env, name string) (*flag.FlagSet, *agent.Config) {
@@ -171,5 +175,48 @@ func cmdAgentRevoke(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "agent %d revoked: its requests are refused from now on\n", id)
+	return nil
+}
+
+// cmdAgentMonitor sets monitoring between audits for a vantage: its agents measure the targets every
+// interval and send a signed summary of each interval.
+func cmdAgentMonitor(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "agent monitor")
+	vantage := fs.String("vantage", "", "the vantage whose agents monitor")
+	every := fs.Duration("every", 5*time.Minute, "how often the targets are measured; one summary per interval")
+	icmp := fs.Int("icmp-count", 5, "ICMP echoes per target per interval (the agent needs root)")
+	tcp := fs.Int("tcp-count", 5, "TCP handshakes per target per interval")
+	interval := fs.Duration("interval", 20*time.Millisecond, "time between one target's probes")
+	timeout := fs.Duration("timeout", 2*time.Second, "probe timeout")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *vantage == "" || fs.NArg() == 0 {
+		return usagef("agent monitor: want --vantage and one or more HOST:PORT targets")
+	}
+	if *icmp < 0 || *tcp < 0 || *icmp+*tcp == 0 {
+		return usagef("agent monitor: --icmp-count and --tcp-count must not be negative, and not both zero")
+	}
+	spec := agentwire.Spec{ICMP: *icmp, TCP: *tcp, IntervalNS: int64(*interval), TimeoutNS: int64(*timeout)}
+	for _, a := range fs.Args() {
+		pt, err := probes.ParseTarget(a)
+		if err != nil {
+			return usagef("agent monitor: target %q: %v", a, err)
+		}
+		port := pt.Port
+		if port == 0 {
+			port = 443
+		}
+		spec.Targets = append(spec.Targets, agentwire.Target{Name: a, Host: pt.Host, Port: port})
+	}
+	srv, done, err := adminServer(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := srv.SetMonitor(ctx, *vantage, spec, *every); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "vantage %s: %d targets every %v\n", *vantage, len(spec.Targets), *every)
 	return nil
 }

@@ -99,6 +99,13 @@ func TestAgentCommands(t *testing.T) {
 	if _, _, err := runEnvT(ctx, agentEnv, "agent", "run", "--dir", adir); err == nil || !strings.Contains(err.Error(), "refuses this agent") {
 		t.Errorf("run after revocation: %v", err)
 	}
+	if out, _, err := runEnvT(ctx, env, "agent", "monitor", "--vantage", "bergen", "--every", "5m", "192.0.2.1:443"); err != nil ||
+		!strings.Contains(out, "1 targets every 5m0s") {
+		t.Errorf("monitor: %q %v", out, err)
+	}
+	if _, _, err := runEnvT(ctx, env, "agent", "monitor", "--vantage", "bergen"); err == nil || !errors.As(err, new(usageError)) {
+		t.Errorf("monitor without targets: %v", err)
+	}
 	if _, _, err := runEnvT(ctx, env, "agent", "revoke", "x"); err == nil || !errors.As(err, new(usageError)) {
 		t.Errorf("revoke x: %v", err)
 	}
