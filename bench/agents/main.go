@@ -382,6 +382,17 @@ func selfSigned(dir string) (tls.Certificate, string, error) {
 func child() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if p := os.Getenv("VARDE_BENCH_CHILD_PROFILE"); p != "" && os.Getenv("VARDE_BENCH_VANTAGE") == vantage(0) {
+		f, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rounds, _ := strconv.Atoi(os.Getenv("VARDE_BENCH_ROUNDS"))
 	samples, _ := strconv.Atoi(os.Getenv("VARDE_BENCH_SAMPLES"))
 	out := json.NewEncoder(os.Stdout)
