@@ -27,6 +27,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+
 	"github.com/varde/varde/agent"
 	"github.com/varde/varde/agentwire"
 	"github.com/varde/varde/audit/residency"
@@ -167,8 +170,16 @@ func TestThreeVantagesInLab(t *testing.T) {
 		})
 	}
 
+	inv := filepath.Join(dir, "inventory.yaml")
+	if err := os.WriteFile(inv, []byte(`stores:
+  - {name: journal, host: 198.18.0.2, kind: postgres, purpose: p, data_category: ordinary, role: controller}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	geo := labGeoIP(t, dir, e.clock.Now())
 	yes := true
-	cfg := &job.Config{Organisation: "Fjordnett AS", Kind: job.KindSalesComparison, Vantage: "oslo",
+	cfg := &job.Config{Organisation: "Fjordnett AS", Kind: job.KindSalesComparison, Vantage: "oslo", Inventory: inv,
+		GeoIPDBs: []string{geo},
 		Probes: job.Probes{ICMP: &yes, Count: 20, TCPCount: 5, Interval: job.Duration(20 * time.Millisecond),
 			Timeout: job.Duration(time.Second), AgentDeadline: job.Duration(2 * time.Minute)},
 		Signing: job.Signing{KeysDir: filepath.Join(dir, "keys"), Init: true}, OutputDir: filepath.Join(dir, "out")}
@@ -220,6 +231,52 @@ func TestThreeVantagesInLab(t *testing.T) {
 		t.Errorf("%d measurements with replies, want %d", seen, len(vantages)*len(labTargets)*2)
 	}
 	narrower(t, minRTT)
+	// The residency check itself intersected the three discs for the store's address.
+	fs, err := e.store.Findings(ctx, res.AuditID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intersected := false
+	for _, f := range fs {
+		text := f.Summary + " " + string(f.Evidence)
+		if strings.Contains(text, "198.18.0.2") && strings.Contains(text, "intersected with the discs from") {
+			intersected = true
+			t.Logf("finding: %s", f.Summary)
+		}
+	}
+	if !intersected {
+		t.Errorf("no residency finding intersects the vantages' discs for 198.18.0.2; findings: %d", len(fs))
+		for _, f := range fs {
+			t.Logf("%s: %s", f.RuleID, f.Summary)
+		}
+	}
+}
+
+// labGeoIP writes a GeoIP2-Country database that places the lab's block in Norway, so the residency
+// check has a claim to test the three discs against.
+func labGeoIP(t *testing.T, dir string, built time.Time) string {
+	t.Helper()
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoIP2-Country", RecordSize: 24, IncludeReservedNetworks: true,
+		BuildEpoch: built.Unix(), Description: map[string]string{"en": "varde agents lab"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, n, _ := net.ParseCIDR("198.18.0.0/22")
+	rec := mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String("NO")},
+		"registered_country": mmdbtype.Map{"iso_code": mmdbtype.String("NO")}}
+	if err := w.Insert(n, rec); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "lab-country.mmdb")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := w.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func mustAgents(t *testing.T, e *env) []storage.Agent {
