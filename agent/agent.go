@@ -436,9 +436,8 @@ func (a *Agent) work(ctx context.Context, t *agentwire.Task) error {
 var storageLeaseLost = errors.New("lease lost: another agent has the task")
 
 func (a *Agent) heartbeat(ctx context.Context, t *agentwire.Task, cancel context.CancelCauseFunc) {
-	exp := t.LeaseExpires
+	every := max(time.Duration(t.LeaseTTLMS)*time.Millisecond/3, 200*time.Millisecond)
 	for {
-		every := max(exp.Sub(a.cfg.Now())/3, 200*time.Millisecond)
 		select {
 		case <-ctx.Done():
 			return
@@ -451,10 +450,6 @@ func (a *Agent) heartbeat(ctx context.Context, t *agentwire.Task, cancel context
 			// Keep measuring: the result is spooled and may still be taken if nobody else leased the task.
 			a.log.Warn("heartbeat not delivered", "task", t.TaskID, "err", err)
 		case st == http.StatusOK:
-			var hr agentwire.HeartbeatResponse
-			if json.Unmarshal(rb, &hr) == nil {
-				exp = hr.LeaseExpires
-			}
 		case st == http.StatusConflict:
 			a.log.Warn("lease lost", "task", t.TaskID, "attempt", t.Attempt, "detail", problemDetail(rb))
 			cancel(storageLeaseLost)

@@ -267,7 +267,7 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, a storage.Agent, 
 			}
 			s.log.Info("task leased", "task", t.ID, "audit", t.AuditID, "vantage", t.Vantage, "attempt", t.Attempt, "agent", a.ID)
 			writeJSON(w, agentwire.Task{TaskID: t.ID, AuditID: t.AuditID, Vantage: t.Vantage, Attempt: t.Attempt,
-				Deadline: t.Deadline, LeaseExpires: *t.LeaseExpires, Spec: spec})
+				Deadline: t.Deadline, LeaseExpires: *t.LeaseExpires, LeaseTTLMS: s.cfg.LeaseTTL.Milliseconds(), Spec: spec})
 			return
 		}
 		if !time.Now().Before(until) {

@@ -71,7 +71,10 @@ type Task struct {
 	Attempt      int       `json:"attempt"`
 	Deadline     time.Time `json:"deadline"`
 	LeaseExpires time.Time `json:"lease_expires"`
-	Spec         Spec      `json:"spec"`
+	// LeaseTTLMS is the lease's length: the agent heartbeats by it, not by LeaseExpires, so a clock
+	// that is off does not starve the lease.
+	LeaseTTLMS int64 `json:"lease_ttl_ms"`
+	Spec       Spec  `json:"spec"`
 }
 
 // Spec is what to measure.
