@@ -231,6 +231,22 @@ func TestThreeVantagesInLab(t *testing.T) {
 		t.Errorf("%d measurements with replies, want %d", seen, len(vantages)*len(labTargets)*2)
 	}
 	narrower(t, minRTT)
+	// The sales comparison shows each vantage's view.
+	salesPDF := ""
+	for _, r := range res.Reports {
+		if r.Kind == string(job.ReportSales) {
+			salesPDF = r.Path
+		}
+	}
+	if txt, err := exec.Command("pdftotext", "-layout", salesPDF, "-").Output(); err != nil {
+		t.Errorf("sales report %q: %v", salesPDF, err)
+	} else {
+		for _, want := range []string{"(from bergen)", "(from stockholm)", "remote agent"} {
+			if !strings.Contains(strings.Join(strings.Fields(string(txt)), " "), want) {
+				t.Errorf("sales report lacks %q", want)
+			}
+		}
+	}
 	// The residency check itself intersected the three discs for the store's address.
 	fs, err := e.store.Findings(ctx, res.AuditID)
 	if err != nil {

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/varde/varde/audit/residency"
 	"github.com/varde/varde/probes"
+	"github.com/varde/varde/reports"
+	"github.com/varde/varde/storage"
 )
 
 // RemoteVantages measures from vantages other than the local one, through the agents enrolled for them
@@ -155,4 +158,56 @@ func measuredRTT(rs []probes.Result, local residency.Vantage, vs map[string]resi
 		}
 	}
 	return t
+}
+
+// otherVantagesSales gives the sales comparison each other vantage's view: one row per target and
+// vantage that measured it, labelled with the vantage, after the audit's own vantage's rows.
+func (sa *storedAudit) otherVantagesSales() ([]reports.SalesTarget, string) {
+	type key struct{ vantage, target string }
+	by := map[key][]storage.Measurement{}
+	var order []string
+	seen := map[string]bool{}
+	for _, ms := range sa.ms {
+		if ms.Vantage == sa.cfg.Vantage {
+			continue
+		}
+		by[key{ms.Vantage, ms.Target}] = append(by[key{ms.Vantage, ms.Target}], ms)
+		if !seen[ms.Vantage] {
+			seen[ms.Vantage] = true
+			order = append(order, ms.Vantage)
+		}
+	}
+	if len(order) == 0 {
+		return nil, ""
+	}
+	var out []reports.SalesTarget
+	for _, v := range order {
+		for _, t := range sa.cfg.Targets {
+			mss := by[key{v, t.Name}]
+			if len(mss) == 0 {
+				continue
+			}
+			st := reports.SalesTarget{Label: t.Label + " (from " + v + ")", Host: t.Host}
+			fillSales(&st, mss)
+			out = append(out, st)
+		}
+	}
+	return out, fmt.Sprintf("Rows marked \"(from V)\" were measured from vantage V by its remote agent (%s), each signed by that agent.",
+		strings.Join(order, ", "))
+}
+
+// fillSales puts one target's measurements from one vantage into its sales row.
+func fillSales(st *reports.SalesTarget, mss []storage.Measurement) {
+	for _, ms := range mss {
+		s := StatsOf(ms)
+		if ms.Address != "" {
+			st.Host = ms.Address
+		}
+		switch ms.ProbeKind {
+		case "icmp":
+			st.ICMPP50, st.ICMPP95, st.ICMPSamples = s.Median, s.P95, s.Received
+		case "tcp":
+			st.TCPP50, st.TCPP95, st.TCPSamples = s.Median, s.P95, s.Received
+		}
+	}
 }
