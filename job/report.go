@@ -297,7 +297,9 @@ func (sa *storedAudit) salesModel() reports.SalesModel {
 	}
 	byTarget := map[string][]storage.Measurement{}
 	for _, ms := range sa.ms {
-		byTarget[ms.Target] = append(byTarget[ms.Target], ms)
+		if ms.Vantage == sa.cfg.Vantage { // other vantages' views get rows of their own (remote.go)
+			byTarget[ms.Target] = append(byTarget[ms.Target], ms)
+		}
 		if m.Window.From.IsZero() || ms.StartedAt.Before(m.Window.From) {
 			m.Window.From = ms.StartedAt
 		}
@@ -307,28 +309,22 @@ func (sa *storedAudit) salesModel() reports.SalesModel {
 	}
 	for _, t := range sa.cfg.Targets {
 		st := reports.SalesTarget{Label: t.Label, Host: t.Host}
-		for _, ms := range byTarget[t.Name] {
-			s := StatsOf(ms)
-			if ms.Address != "" {
-				st.Host = ms.Address
-			}
-			switch ms.ProbeKind {
-			case "icmp":
-				st.ICMPP50, st.ICMPP95, st.ICMPSamples = s.Median, s.P95, s.Received
-			case "tcp":
-				st.TCPP50, st.TCPP95, st.TCPSamples = s.Median, s.P95, s.Received
-			}
-		}
+		fillSales(&st, byTarget[t.Name])
 		if t.LabRTT > 0 {
 			st.Label += fmt.Sprintf(" (lab, true RTT %v)", time.Duration(t.LabRTT))
 		}
 		m.Targets = append(m.Targets, st)
 	}
+	other, note := sa.otherVantagesSales()
+	m.Targets = append(m.Targets, other...)
 	var notes []string
 	for _, st := range sa.steps {
 		if st.Step == stepProbes && st.Message != "" {
 			notes = append(notes, st.Message)
 		}
+	}
+	if note != "" {
+		notes = append(notes, note)
 	}
 	m.MethodNote = strings.Join(notes, " ")
 	return m

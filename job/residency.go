@@ -52,13 +52,14 @@ func RTTTable(rs []probes.Result, v residency.Vantage) residency.RTTTable {
 // rttTable is the physics check's input: the minimum RTTs this audit measured from its own vantage, and
 // those in the config's RTT files from the other vantages it names.
 func (r *runner) rttTable(measured []probes.Result, local residency.Vantage) (residency.RTTTable, error) {
-	t := RTTTable(measured, local)
-	if len(r.cfg.RTTFiles) == 0 {
-		return t, nil
-	}
 	vs := map[string]residency.Vantage{}
 	for _, v := range r.cfg.Vantages {
 		vs[v.Name] = residency.Vantage{Name: v.Name, Lat: v.Latitude, Lon: v.Longitude}
+	}
+	// Remote agents' results carry their own vantage and go with its coordinates (remote.go).
+	t := measuredRTT(measured, local, vs)
+	if len(r.cfg.RTTFiles) == 0 {
+		return t, nil
 	}
 	for _, p := range r.cfg.paths(r.cfg.RTTFiles) {
 		ft, err := LoadProbeRTT(p, vs)

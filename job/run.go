@@ -53,6 +53,9 @@ type Options struct {
 	// Emulator stands up lab targets. Nil: lab targets are measured over TCP on loopback, and the
 	// reports say so.
 	Emulator Emulator
+	// Remote measures the vantages the config marks agent: true (remote.go). Nil: such vantages are
+	// recorded as unavailable.
+	Remote RemoteVantages
 	// Run is set by the scheduled audit service: the audit's header records the run (planned time,
 	// lateness) and the run is linked to the audit as it is created.
 	Run *storage.HeaderRun
@@ -165,6 +168,7 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 	}
 
 	r.step(ctx, stepProbes, r.probes)
+	r.remoteProbes(ctx)
 	r.step(ctx, stepResidency, func(ctx context.Context) (string, error) { return r.residency(ctx, r.probeResults) })
 	r.step(ctx, stepGuest, r.guest)
 
@@ -302,6 +306,9 @@ func (r *runner) vantage() Vantage {
 func (r *runner) probes(ctx context.Context) (string, error) {
 	if len(r.cfg.Targets) == 0 {
 		return "no targets configured", errSkipped
+	}
+	if r.cfg.localIsRemote() {
+		return fmt.Sprintf("%s is measured by its agents (step %s%s)", r.cfg.Vantage, stepRemotePrefix, r.cfg.Vantage), errSkipped
 	}
 	var notes []string
 	icmp := *r.cfg.Probes.ICMP

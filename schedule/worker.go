@@ -97,7 +97,7 @@ func (w *auditWorker) work(ctx context.Context, j *river.Job[auditArgs]) error {
 	hr := &storage.HeaderRun{ID: run.ID, ConfigName: run.ConfigName, ConfigVersion: run.ConfigVersion,
 		ScheduleID: run.ScheduleID, PlannedAt: run.PlannedAt.UTC().Format(time.RFC3339Nano), Late: run.Late, Missed: run.Missed}
 	log.Info("audit run starting", "planned_at", run.PlannedAt, "late", run.Late)
-	res, err := job.Run(ctx, cfg, job.Options{Store: st, Logger: s.log, Now: s.cfg.Now, Emulator: s.cfg.Job.Emulator, Run: hr})
+	res, err := job.Run(ctx, cfg, job.Options{Store: st, Logger: s.log, Now: s.cfg.Now, Emulator: s.cfg.Job.Emulator, Remote: s.cfg.Job.Remote, Run: hr})
 	status, msg := storage.RunFailed, ""
 	if res != nil && res.Status != "" {
 		status = storage.RunStatus(res.Status)
