@@ -40,7 +40,6 @@ import (
 	"syscall"
 	"time"
 
-
 	"github.com/varde/varde/agent"
 	"github.com/varde/varde/agentsrv"
 	"github.com/varde/varde/agentwire"
