@@ -108,6 +108,7 @@ type agentRow struct {
 	Clock              ClockState
 	ClockMark          mark
 	ClockDetail        string
+	ClockKernel        string // the raw adjtimex state and status, for whoever checks
 	ClockAt            string
 	EnrolledAt         string
 	RevokedAt          string
@@ -298,8 +299,8 @@ func (h *Handler) agentRow(ctx context.Context, l locale, a storage.AgentView, n
 			if c.Synced {
 				row.Clock = ClockSynced
 			}
-			row.ClockDetail = l.Tf("maximum error %s, estimated error %s (adjtimex state %d, status %#x)",
-				fmtMicros(c.MaxErrorUS), fmtMicros(c.EstErrorUS), c.State, c.Status)
+			row.ClockDetail = l.Tf("maximum error %s, estimated error %s", fmtMicros(c.MaxErrorUS), fmtMicros(c.EstErrorUS))
+			row.ClockKernel = l.Tf("adjtimex state %d, status %#x", c.State, c.Status)
 		}
 	}
 	row.ClockMark = row.Clock.mark()

@@ -222,8 +222,8 @@ func TestAgentsPage(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{f.bergen, []string{"bergen-a", "<td data-label=\"Vantage\">bergen</td>", "✔</span> live", "5 min ago", en.Time(heard[f.bergen]),
-			"<code>1.1.0</code>", "(enrolled with 1.0.0)", "✔</span> clock synchronised", "maximum error 12.3 ms, estimated error 250 µs"},
+		{f.bergen, []string{"bergen-a", "<td data-label=\"Vantage\" class=\"nowrap\">bergen</td>", "✔</span> live", "5 min ago", en.Time(heard[f.bergen]),
+			"<code>1.1.0</code>", "(enrolled with 1.0.0)", "✔</span> clock synchronised", "maximum error 12.3 ms, estimated error 250 µs", "adjtimex state 0, status 0x2001"},
 			[]string{"Revoke"}},
 		{f.oslo, []string{"⚠</span> stale", "65 min ago", en.Time(heard[f.oslo]), "⚠</span> clock not synchronised", "maximum error 16.00 s"},
 			[]string{"enrolled with"}},
@@ -256,7 +256,7 @@ func TestAgentsPage(t *testing.T) {
 	if row := vantageRowHTML(t, page, "malmo"); !strings.Contains(row, `"Open enrolment tokens">1</td>`) || !strings.Contains(row, "0 of 0") {
 		t.Errorf("malmo's open enrolment not shown:\n%s", row)
 	}
-	if !strings.Contains(page, "No live agent at malmo, oslo, stockholm: an audit measuring from there now would record vantage_unavailable") {
+	if !strings.Contains(page, "No live agent at malmo, oslo, stockholm. An audit measuring from such a vantage now would record it as vantage_unavailable.") {
 		t.Error("the vantages without a live agent are not flagged")
 	}
 
