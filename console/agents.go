@@ -51,10 +51,10 @@ type ClockState string
 
 // Clock states.
 const (
-	ClockSynced      ClockState = "clock synchronised"
-	ClockUnsynced    ClockState = "clock not synchronised"
-	ClockUnavailable ClockState = "clock state unavailable" // the agent could not read it
-	ClockUnreported  ClockState = "clock state not reported yet"
+	ClockSynced      ClockState = "synchronised"
+	ClockUnsynced    ClockState = "not synchronised"
+	ClockUnavailable ClockState = "unavailable" // the agent could not read it
+	ClockUnreported  ClockState = "not reported yet"
 )
 
 func (c ClockState) mark() mark {

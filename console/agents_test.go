@@ -223,11 +223,11 @@ func TestAgentsPage(t *testing.T) {
 		not  []string
 	}{
 		{f.bergen, []string{"bergen-a", "<td data-label=\"Vantage\" class=\"nowrap\">bergen</td>", "✔</span> live", "5 min ago", en.Time(heard[f.bergen]),
-			"<code>1.1.0</code>", "(enrolled with 1.0.0)", "✔</span> clock synchronised", "maximum error 12.3 ms, estimated error 250 µs", "adjtimex state 0, status 0x2001"},
+			"<code>1.1.0</code>", "(enrolled with 1.0.0)", "✔</span> synchronised", "maximum error 12.3 ms, estimated error 250 µs", "adjtimex state 0, status 0x2001"},
 			[]string{"Revoke"}},
-		{f.oslo, []string{"⚠</span> stale", "65 min ago", en.Time(heard[f.oslo]), "⚠</span> clock not synchronised", "maximum error 16.00 s"},
+		{f.oslo, []string{"⚠</span> stale", "65 min ago", en.Time(heard[f.oslo]), "⚠</span> not synchronised", "maximum error 16.00 s"},
 			[]string{"enrolled with"}},
-		{f.bergenIdle, []string{"○</span> never seen", "never", "?</span> clock state not reported yet"}, nil},
+		{f.bergenIdle, []string{"○</span> never seen", "never", "?</span> not reported yet"}, nil},
 		{f.stockholm, []string{"never seen"}, nil},
 	} {
 		row := agentRowHTML(t, page, c.id)
@@ -312,7 +312,7 @@ func TestAgentsPage(t *testing.T) {
 
 	// In bokmål.
 	_, page = get(t, admin, e.srv.URL+"/agents", "Accept-Language", "nb-NO")
-	for _, w := range []string{"<h1>Agenter</h1>", "aldri hørt fra", "klokken er ikke synkronisert", "for 65 min siden", "ingen levende agent"} {
+	for _, w := range []string{"<h1>Agenter</h1>", "aldri hørt fra", "ikke synkronisert", "for 65 min siden", "ingen levende agent"} {
 		if !strings.Contains(page, w) {
 			t.Errorf("bokmål page lacks %q", w)
 		}
