@@ -58,6 +58,7 @@ func (r *runner) rttTable(measured []probes.Result, local residency.Vantage) (re
 	}
 	// Remote agents' results carry their own vantage and go with its coordinates (remote.go).
 	t := measuredRTT(measured, local, vs)
+	monitoredRTT(t, r.monitored, vs)
 	if len(r.cfg.RTTFiles) == 0 {
 		return t, nil
 	}
