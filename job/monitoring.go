@@ -295,6 +295,24 @@ func monitoredRTT(t residency.RTTTable, es []MonitoringEntry, vs map[string]resi
 	}
 }
 
+// periodMinimum says, for a physics line, when its minimum RTT is the lowest of a vantage's monitoring
+// intervals rather than one of the audit's own measurements.
+func periodMinimum(es []MonitoringEntry, vantage, addr string, rtt time.Duration) string {
+	for _, e := range es {
+		if e.Vantage != vantage {
+			continue
+		}
+		for _, t := range e.Targets {
+			if t.Address == addr && t.Received > 0 && time.Duration(t.MinNS) == rtt {
+				first, _ := time.Parse(time.RFC3339Nano, t.FirstStart)
+				last, _ := time.Parse(time.RFC3339Nano, t.LastEnd)
+				return fmt.Sprintf("; the lowest of %s's %d monitoring intervals, %s to %s", vantage, t.Intervals, fmtDay(first), fmtDay(last.Add(-time.Nanosecond)))
+			}
+		}
+	}
+	return ""
+}
+
 // monitoringEntries reads an audit's monitoring entries back from its chain.
 func monitoringEntries(es []storage.Entry) ([]MonitoringEntry, error) {
 	var out []MonitoringEntry

@@ -112,6 +112,13 @@ func TestBuildMonitoring(t *testing.T) {
 	if len(obs) != 1 || obs[0].MinRTT != 3*time.Millisecond || obs[0].Vantage.Name != "bergen" || obs[0].Received != 15 {
 		t.Errorf("RTT table %+v", obs)
 	}
+	// And its finding says where a minimum came from.
+	if got := periodMinimum([]MonitoringEntry{e}, "bergen", "198.18.0.2", 3*time.Millisecond); got != "; the lowest of bergen's 4 monitoring intervals, 2026-07-01 to 2026-07-01" {
+		t.Errorf("period minimum: %q", got)
+	}
+	if got := periodMinimum([]MonitoringEntry{e}, "bergen", "198.18.0.2", 2*time.Millisecond); got != "" {
+		t.Errorf("an audit's own minimum attributed to monitoring: %q", got)
+	}
 }
 
 func sameTarget(a MonitoringTarget, b MonitoringTarget) bool {

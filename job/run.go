@@ -483,7 +483,7 @@ func (r *runner) residency(ctx context.Context, measured []probes.Result) (strin
 	if err != nil {
 		return "", err
 	}
-	obs, findings, err := ResidencyRecords(out, r.opts.Now())
+	obs, findings, err := ResidencyRecords(out, r.opts.Now(), r.monitored...)
 	if err != nil {
 		return "", err
 	}
