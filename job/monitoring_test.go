@@ -33,10 +33,16 @@ func (k agentKeys) AgentByID(_ context.Context, id int64) (storage.Agent, error)
 	return storage.Agent{ID: id, PublicKey: pub}, nil
 }
 
-// summary makes one signed interval summary of target nix (icmp) with the given RTTs in ms.
+// summary makes one signed interval summary of target nix (icmp, 198.18.0.2) with the given RTTs in ms,
+// in order.
 func summary(t *testing.T, id, agentID int64, key ed25519.PrivateKey, vantage string, start time.Time, rtts ...float64) storage.AgentSummary {
 	t.Helper()
-	ts := agentwire.TargetSummary{Target: "nix", Address: "198.18.0.2", Kind: "icmp", Sent: len(rtts) + 1, Received: len(rtts),
+	return summaryOf(t, id, agentID, key, vantage, "nix", "198.18.0.2", start, rtts...)
+}
+
+func summaryOf(t *testing.T, id, agentID int64, key ed25519.PrivateKey, vantage, target, addr string, start time.Time, rtts ...float64) storage.AgentSummary {
+	t.Helper()
+	ts := agentwire.TargetSummary{Target: target, Address: addr, Kind: "icmp", Sent: len(rtts) + 1, Received: len(rtts),
 		Counts: make([]int, len(agentwire.HistogramEdgesMS)+1)}
 	ns := func(ms float64) int64 { return int64(ms * 1e6) }
 	ts.MinNS, ts.MaxNS = ns(rtts[0]), ns(rtts[len(rtts)-1]) // rtts in order
@@ -134,15 +140,7 @@ func TestQuarterlyAuditUsesMonitoring(t *testing.T) {
 	t.Parallel()
 	s, url := newStoreURL(t)
 	ctx := context.Background()
-	pub, key, _ := ed25519.GenerateKey(rand.Reader)
-	tok := sha256.Sum256([]byte("enrolment"))
-	if _, err := s.CreateEnrolment(ctx, "bergen-bix", tok[:], clock().AddDate(0, -4, 0), clock()); err != nil {
-		t.Fatal(err)
-	}
-	ag, err := s.Enrol(ctx, tok[:], storage.Agent{Vantage: "bergen-bix", Name: "b1", PublicKey: pub, Version: "test"}, clock().AddDate(0, -4, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ag, key := enrolAgent(t, s, "bergen-bix")
 	// Q3 2026: two intervals on 1 July, one on 30 September; one before and one after the quarter.
 	for i, start := range []time.Time{
 		time.Date(2026, 6, 30, 23, 55, 0, 0, time.UTC),
@@ -240,5 +238,78 @@ func TestQuarterlyAuditUsesMonitoring(t *testing.T) {
 	}
 	if _, err := lg.VerifyAudit(ctx, res.AuditID); err == nil || !strings.Contains(err.Error(), "an agent_summaries row was rewritten") {
 		t.Errorf("verify after a rewritten summary: %v", err)
+	}
+}
+
+// enrolAgent enrols an agent of vantage with a new key, as the agent server would.
+func enrolAgent(t *testing.T, s *storage.Store, vantage string) (storage.Agent, ed25519.PrivateKey) {
+	t.Helper()
+	ctx := context.Background()
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	tok := sha256.Sum256([]byte("enrolment " + vantage))
+	if _, err := s.CreateEnrolment(ctx, vantage, tok[:], clock().AddDate(0, -4, 0), clock()); err != nil {
+		t.Fatal(err)
+	}
+	ag, err := s.Enrol(ctx, tok[:], storage.Agent{Vantage: vantage, Name: vantage + "-1", PublicKey: pub, Version: "test"}, clock().AddDate(0, -4, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ag, key
+}
+
+// The residency physics takes a vantage's minimum RTT over the period from its monitoring: a store GeoIP
+// puts in the US that answered in 3 ms from Bergen on one of the quarter's intervals cannot be in the US,
+// and the finding says the minimum is the lowest of Bergen's monitoring intervals, and over which days.
+func TestMonitoringMinimumInPhysics(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	ag, key := enrolAgent(t, s, "bergen-bix")
+	for i, rtt := range []float64{5.0, 3.0, 4.0} {
+		start := time.Date(2026, 8, 10+i, 12, 0, 0, 0, time.UTC)
+		sm := summaryOf(t, 0, ag.ID, key, "bergen-bix", "analytics", "52.216.0.1", start, rtt, rtt+1, rtt+2)
+		sm.ReceivedAt = start.Add(5 * time.Minute)
+		if _, err := s.PutAgentSummary(ctx, sm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "inventory.yaml")
+	if err := os.WriteFile(inv, []byte(`stores:
+  - {name: analytics-us, host: 52.216.0.1, kind: s3, purpose: p, data_category: ordinary, role: processor,
+     transfer_mechanism: {type: sccs, reference: "DPA 7"}}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{
+		Organisation: "Fjordnett AS", Period: "2026-Q3", Inventory: inv, Vantage: "oslo-nix-1",
+		Vantages: []Vantage{{Name: "oslo-nix-1", Latitude: 59.91, Longitude: 10.75},
+			{Name: "bergen-bix", Latitude: 60.39, Longitude: 5.32, Agent: true}},
+		Signing:   Signing{KeysDir: filepath.Join(dir, "keys"), Init: true},
+		OutputDir: filepath.Join(dir, "out"),
+	}
+	res, err := Run(ctx, cfg, Options{Store: s, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := s.Findings(ctx, res.AuditID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var excluded, stated bool
+	for _, f := range fs {
+		text := f.Summary + " " + string(f.Evidence)
+		if strings.Contains(text, "endpoint cannot be in country US") && strings.Contains(text, "bergen-bix") {
+			excluded = true
+		}
+		if strings.Contains(text, "min RTT 3.00 ms, at the speed of light; the lowest of bergen-bix's 3 monitoring intervals, 2026-08-10 to 2026-08-12") {
+			stated = true
+		}
+	}
+	if !excluded || !stated {
+		for _, f := range fs {
+			t.Logf("%s %s: %s %s", f.RuleID, f.Subject, f.Summary, f.Evidence)
+		}
+		t.Errorf("physics from the period minimum: excluded %v, stated %v", excluded, stated)
 	}
 }
