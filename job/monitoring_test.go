@@ -156,18 +156,7 @@ func TestQuarterlyAuditUsesMonitoring(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	cfg := &Config{
-		Organisation: "Fjordnett AS", Period: "2026-Q3",
-		Vantage: "oslo-nix-1",
-		Vantages: []Vantage{{Name: "oslo-nix-1", Latitude: 59.91, Longitude: 10.75},
-			{Name: "bergen-bix", Latitude: 60.39, Longitude: 5.32, Agent: true}},
-		Signing:   Signing{KeysDir: filepath.Join(dir, "keys"), Init: true},
-		OutputDir: filepath.Join(dir, "out"),
-	}
-	res, err := Run(ctx, cfg, Options{Store: s, Now: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runQ3WithBergen(t, s, dir, "")
 	var msg string
 	for _, st := range res.Steps {
 		if st.Step == stepMonitoring {
@@ -281,17 +270,7 @@ func TestMonitoringMinimumInPhysics(t *testing.T) {
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := &Config{
-		Organisation: "Fjordnett AS", Period: "2026-Q3", Inventory: inv, Vantage: "oslo-nix-1",
-		Vantages: []Vantage{{Name: "oslo-nix-1", Latitude: 59.91, Longitude: 10.75},
-			{Name: "bergen-bix", Latitude: 60.39, Longitude: 5.32, Agent: true}},
-		Signing:   Signing{KeysDir: filepath.Join(dir, "keys"), Init: true},
-		OutputDir: filepath.Join(dir, "out"),
-	}
-	res, err := Run(ctx, cfg, Options{Store: s, Now: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runQ3WithBergen(t, s, dir, inv)
 	fs, err := s.Findings(ctx, res.AuditID)
 	if err != nil {
 		t.Fatal(err)
@@ -312,4 +291,22 @@ func TestMonitoringMinimumInPhysics(t *testing.T) {
 		}
 		t.Errorf("physics from the period minimum: excluded %v, stated %v", excluded, stated)
 	}
+}
+
+// runQ3WithBergen runs an audit of 2026-Q3 from oslo-nix-1, with agent vantage bergen-bix (which no agent
+// server serves: only its monitoring is in the store) and the given inventory.
+func runQ3WithBergen(t *testing.T, s *storage.Store, dir, inv string) *Result {
+	t.Helper()
+	cfg := &Config{
+		Organisation: "Fjordnett AS", Period: "2026-Q3", Inventory: inv, Vantage: "oslo-nix-1",
+		Vantages: []Vantage{{Name: "oslo-nix-1", Latitude: 59.91, Longitude: 10.75},
+			{Name: "bergen-bix", Latitude: 60.39, Longitude: 5.32, Agent: true}},
+		Signing:   Signing{KeysDir: filepath.Join(dir, "keys"), Init: true},
+		OutputDir: filepath.Join(dir, "out"),
+	}
+	res, err := Run(context.Background(), cfg, Options{Store: s, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
