@@ -32,7 +32,10 @@ type storedAudit struct {
 	checks   []storage.CheckResult
 	findings []storage.Finding
 	steps    []storage.Step
-	seal     *reports.LogSeal // set when the reports are made with the evidence log
+	// monitoring is the chain's monitoring entries (the period's figures from the agents' summaries) as
+	// the reports show them.
+	monitoring []reports.MonitoringRow
+	seal       *reports.LogSeal // set when the reports are made with the evidence log
 }
 
 func loadStored(ctx context.Context, s *storage.Store, auditID int64) (*storedAudit, error) {
@@ -66,6 +69,17 @@ func loadStored(ctx context.Context, s *storage.Store, auditID int64) (*storedAu
 	}
 	if sa.steps, err = s.Steps(ctx, auditID); err != nil {
 		return nil, err
+	}
+	es, err := s.MonitoringEntries(ctx, auditID)
+	if err != nil {
+		return nil, err
+	}
+	mes, err := monitoringEntries(es)
+	if err == nil {
+		sa.monitoring, err = monitoringRows(mes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit %d: %w", auditID, err)
 	}
 	return sa, nil
 }
@@ -205,8 +219,9 @@ func (sa *storedAudit) complianceModel() (reports.ComplianceModel, error) {
 		st := StatsOf(ms)
 		m.Latency = append(m.Latency, reports.LatencyRow{Vantage: ms.Vantage, Target: ms.Target, Address: ms.Address,
 			Kind: ms.ProbeKind, Sent: st.Sent, Received: st.Received, Loss: st.LossPct / 100,
-			Min: st.Min, Median: st.Median, P95: st.P95, Max: st.Max, Jitter: st.Jitter})
+			Min: st.Min, Median: st.Median, P95: st.P95, Max: st.Max, Jitter: st.Jitter, Measured: ms.StartedAt})
 	}
+	m.Monitoring = sa.monitoring
 	for _, c := range sa.checks {
 		id := c.CheckID
 		sub, err := checkSubject(c)
@@ -327,7 +342,27 @@ func (sa *storedAudit) salesModel() reports.SalesModel {
 		notes = append(notes, note)
 	}
 	m.MethodNote = strings.Join(notes, " ")
+	m.Monitoring = sa.monitoring
 	return m
+}
+
+// monitoringRows are the chain's monitoring entries as the reports show them, vantage by vantage.
+func monitoringRows(es []MonitoringEntry) ([]reports.MonitoringRow, error) {
+	var out []reports.MonitoringRow
+	for _, e := range es {
+		for _, t := range e.Targets {
+			first, err1 := time.Parse(time.RFC3339Nano, t.FirstStart)
+			last, err2 := time.Parse(time.RFC3339Nano, t.LastEnd)
+			if err := errors.Join(err1, err2); err != nil {
+				return nil, fmt.Errorf("monitoring entry of vantage %s, target %s: %w", e.Vantage, t.Target, err)
+			}
+			out = append(out, reports.MonitoringRow{Vantage: e.Vantage, Target: t.Target, Address: t.Address, Kind: t.Kind,
+				First: first, Last: last, Intervals: t.Intervals, Interval: time.Duration(t.IntervalNS), Gaps: t.Gaps,
+				LongestGap: time.Duration(t.LongestGapNS), Sent: t.Sent, Received: t.Received, Min: time.Duration(t.MinNS),
+				Median: time.Duration(t.MedianNS), P95: time.Duration(t.P95NS), Max: time.Duration(t.MaxNS)})
+		}
+	}
+	return out, nil
 }
 
 // ReportKind names a report layout.

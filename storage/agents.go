@@ -438,3 +438,64 @@ func (s *Store) AgentSummaries(ctx context.Context, vantage string, from, to tim
 	}
 	return out, nil
 }
+
+// AppendMonitoring appends a monitoring entry (EntryMonitoring) to a running audit's chain. body is the
+// entry's JSON; the caller owns its shape.
+func (s *Store) AppendMonitoring(ctx context.Context, auditID int64, body []byte) error {
+	a, err := s.GetAudit(ctx, auditID)
+	if err != nil {
+		return fmt.Errorf("monitoring entry: %w", err)
+	}
+	if a.CanonicalForm == FormGo {
+		return fmt.Errorf("audit %d: monitoring entries need canonical form %d, the audit is form %d", auditID, FormJCS, a.CanonicalForm)
+	}
+	return s.withChain(ctx, auditID, func(c *chainTx) error {
+		return c.appendEntry(ctx, &Entry{Kind: EntryMonitoring, Body: body}, nil)
+	})
+}
+
+// MonitoringEntries returns an audit's monitoring entries in chain order.
+func (s *Store) MonitoringEntries(ctx context.Context, auditID int64) ([]Entry, error) {
+	es, err := s.Entries(ctx, auditID)
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, e := range es {
+		if e.Kind == EntryMonitoring {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// AgentSummariesByID returns the summaries with the given IDs, in the order asked; a missing ID is an
+// error naming it.
+func (s *Store) AgentSummariesByID(ctx context.Context, ids []int64) ([]AgentSummary, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, agent_id, vantage, period_start, period_end, body, body_sha256, signature, received_at
+		FROM agent_summaries WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("summaries by id: %w", err)
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AgentSummary, error) {
+		var sm AgentSummary
+		err := r.Scan(&sm.ID, &sm.AgentID, &sm.Vantage, &sm.PeriodStart, &sm.PeriodEnd, &sm.Body, &sm.BodySHA256, &sm.Signature, &sm.ReceivedAt)
+		return sm, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("summaries by id: %w", err)
+	}
+	byID := make(map[int64]AgentSummary, len(got))
+	for _, sm := range got {
+		byID[sm.ID] = sm
+	}
+	out := make([]AgentSummary, 0, len(ids))
+	for _, id := range ids {
+		sm, ok := byID[id]
+		if !ok {
+			return nil, fmt.Errorf("agent summary %d: %w", id, ErrNotFound)
+		}
+		out = append(out, sm)
+	}
+	return out, nil
+}
