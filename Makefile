@@ -14,7 +14,8 @@ FUZZ_TARGETS := ./guest/nginxconf:FuzzNginx ./guest/mycnf:FuzzMyCnf ./guest/xenc
                 ./job:FuzzConfig ./probes:FuzzTargets ./geoip/cloud:FuzzRanges \
                 ./reports/sign:FuzzVerify ./reports/sign:FuzzVerifyCMS ./reports/sign:FuzzKeyFile \
                 ./evidencelog:FuzzOpen ./reports:FuzzExtractEvidence \
-                ./token:FuzzCheck ./schedule:FuzzSpec
+                ./token:FuzzCheck ./schedule:FuzzSpec \
+                ./agentwire:FuzzSamples
 
 .PHONY: all build deps test fuzz demo serve bench bench-api clean
 

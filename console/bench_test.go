@@ -2,6 +2,9 @@ package console
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varde/varde/agentwire"
 	"github.com/varde/varde/audit/residency"
 	"github.com/varde/varde/job"
 	"github.com/varde/varde/reports/sign"
@@ -129,6 +133,73 @@ func bigAudit(b *testing.B, e *env, n int) int64 {
 	return a.ID
 }
 
+// benchAgents enrols n agents over 8 vantages, each with ten signed monitoring summaries of 20 targets,
+// and gives one agent per vantage an audit task's signed result of 200 measurements of 5 samples: the
+// agents page reads the head of each agent's latest body.
+func benchAgents(b *testing.B, e *env, n int) {
+	b.Helper()
+	ctx := context.Background()
+	t0 := e.clock.Now().Add(-2 * time.Hour)
+	vantages := []string{"oslo-nix-1", "bergen-1", "stockholm-1", "trondheim-1", "tromso-1", "kristiansand-1", "copenhagen-1", "helsinki-1"}
+	audit, err := e.store.CreateAudit(ctx, storage.NewAudit{Kind: storage.KindAdHoc, Organisation: "Fjordnett AS", StartedAt: t0,
+		ToolVersion: "bench", RulesVersion: "bench", Config: json.RawMessage(`{}`), Header: &storage.Header{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	clock := agentwire.Clock{Source: "adjtimex", Synced: true, MaxErrorUS: 15_000, EstErrorUS: 300}
+	for i := range n {
+		v := vantages[i%len(vantages)]
+		pub, key, _ := ed25519.GenerateKey(rand.Reader)
+		tok := sha256.Sum256([]byte(fmt.Sprintf("bench-token-%d", i)))
+		if _, err := e.store.CreateEnrolment(ctx, v, tok[:], t0, t0.Add(time.Hour)); err != nil {
+			b.Fatal(err)
+		}
+		a, err := e.store.Enrol(ctx, tok[:], storage.Agent{Name: fmt.Sprintf("%s-agent-%d", v, i), PublicKey: pub, Version: "1.0.0"}, t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for k := range 10 {
+			start := t0.Add(time.Duration(k) * 5 * time.Minute)
+			sm := agentwire.Summary{AgentID: a.ID, Vantage: v, AgentVersion: "1.0.0", Clock: clock, PeriodStart: start, PeriodEnd: start.Add(5 * time.Minute)}
+			for j := range 20 {
+				sm.Targets = append(sm.Targets, agentwire.TargetSummary{Target: fmt.Sprintf("target-%d", j), Kind: "tcp", Sent: 5, Received: 5,
+					MinNS: 2e6, MedianNS: 2.1e6, P95NS: 2.5e6, MaxNS: 3e6, Counts: make([]int, len(agentwire.HistogramEdgesMS)+1)})
+			}
+			body, _ := json.Marshal(sm)
+			sum := sha256.Sum256(body)
+			if _, err := e.store.PutAgentSummary(ctx, storage.AgentSummary{AgentID: a.ID, Vantage: v, PeriodStart: sm.PeriodStart, PeriodEnd: sm.PeriodEnd,
+				Body: body, BodySHA256: sum[:], Signature: agentwire.SignResult(key, body), ReceivedAt: sm.PeriodEnd}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if i < len(vantages) {
+			task, err := e.store.CreateAgentTask(ctx, storage.AgentTask{AuditID: audit.ID, Vantage: v, Spec: json.RawMessage(`{}`),
+				Deadline: t0.Add(2 * time.Hour), CreatedAt: t0})
+			if err != nil {
+				b.Fatal(err)
+			}
+			lt, err := e.store.LeaseAgentTask(ctx, v, a.ID, t0.Add(time.Hour), time.Minute)
+			if err != nil || lt == nil || lt.ID != task.ID {
+				b.Fatalf("lease: %+v %v", lt, err)
+			}
+			res := agentwire.Result{TaskID: task.ID, Attempt: lt.Attempt, AgentID: a.ID, Vantage: v, AgentVersion: "1.0.1", Clock: clock, Measured: t0.Add(time.Hour)}
+			for j := range 200 {
+				m := agentwire.Measurement{Target: fmt.Sprintf("target-%d", j), Kind: "tcp", Port: 443, Started: t0}
+				for k := range 5 {
+					m.Samples = append(m.Samples, agentwire.Sample{Seq: k, SentAt: t0.UnixNano(), RTT: 2e6, Received: true})
+				}
+				res.Measurements = append(res.Measurements, m)
+			}
+			body, _ := json.Marshal(res)
+			sum := sha256.Sum256(body)
+			if _, err := e.store.PutAgentResult(ctx, storage.AgentResult{TaskID: task.ID, Attempt: lt.Attempt, AgentID: a.ID, Body: body, BodySHA256: sum[:],
+				Signature: agentwire.SignResult(key, body), Samples: res.Samples(), ReceivedAt: t0.Add(time.Hour)}, v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
 // BenchmarkPages renders each page for an audit with 10,000 findings, as the server does for a signed-in
 // request (session lookup included). The target is under 100 ms per page (ms/page).
 func BenchmarkPages(b *testing.B) {
@@ -136,10 +207,11 @@ func BenchmarkPages(b *testing.B) {
 	id := bigAudit(b, e, 10_000)
 	h, err := New(Config{Now: e.clock.Now, Evidence: e.store, Sessions: e.store,
 		Tokens: StoreTokens{Store: e.store, Now: e.clock.Now}, Schedules: ServiceSchedules{Service: e.sched, Store: e.store},
-		ReportTrust: sign.VerifyConfig{Roots: e.roots}})
+		ReportTrust: sign.VerifyConfig{Roots: e.roots}, Agents: e.store})
 	if err != nil {
 		b.Fatal(err)
 	}
+	benchAgents(b, e, 200)
 	c := e.signIn(b, e.adminToken(b))
 	var cookie *http.Cookie
 	for _, k := range c.Jar.Cookies(mustURL(e.srv.URL)) {
@@ -166,6 +238,7 @@ func BenchmarkPages(b *testing.B) {
 		{"reports", fmt.Sprintf("/audits/%d/reports", id)},
 		{"schedules", "/schedules"},
 		{"schedule-form", "/schedules/new"},
+		{"agents-200", "/agents"},
 	} {
 		b.Run(p.name, func(b *testing.B) {
 			// One request first: a replica that has shown the page keeps a finished audit's chain check

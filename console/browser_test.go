@@ -324,6 +324,26 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("start now: runs %+v (%v)", queued, err)
 	}
 	shoot(t, ctx, shots, "09-schedules")
+	// The agents: each with its vantage, status, last seen, version and clock state in words and symbols,
+	// vantages without a live agent flagged; an admin revokes one through the confirmation form.
+	f := agentFleet(t, e)
+	do("agents", chromedp.Navigate(base+"/agents"), chromedp.WaitVisible(chromedp.CSS("table.agents")))
+	rows := browserRun(t, ctx, "agent rows", chromedp.Evaluate[[]string](`[...document.querySelectorAll('table.agents tbody tr')].map(r => r.textContent.replace(/\s+/g, ' ').trim())`))
+	if alert := text(`p[role="alert"]`); len(rows) != 4 || !strings.Contains(alert, "No live agent at malmo, oslo, stockholm") ||
+		!strings.Contains(strings.Join(rows, "\n"), "✔ synchronised") {
+		t.Fatalf("agents page: alert %q, rows:\n%s", alert, strings.Join(rows, "\n"))
+	}
+	shoot(t, ctx, shots, "12-agents")
+	do("revoke form", chromedp.Click(chromedp.CSS(fmt.Sprintf(`a[href="/agents/%d/revoke"]`, f.stockholm))), chromedp.WaitVisible(chromedp.CSS("button.danger")))
+	shoot(t, ctx, shots, "13-agent-revoke")
+	browserRun(t, ctx, "revoke", chromedp.WaitEvent(cdppage.LoadEventFired, nil, chromedp.Click(chromedp.CSS("button.danger"))))
+	if flash := text(`p[role="status"]`); !strings.Contains(flash, fmt.Sprintf("Agent %d revoked", f.stockholm)) {
+		t.Fatalf("after revoking: %q", flash)
+	}
+	if a, err := e.store.AgentByID(context.Background(), f.stockholm); err != nil || a.RevokedAt == nil {
+		t.Fatalf("agent %d not revoked: %+v %v", f.stockholm, a, err)
+	}
+
 	do("dashboard", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("h-sched")))
 	if dash := text("main"); !strings.Contains(dash, "fjordnett-quarterly") || !strings.Contains(dash, "Needs attention") {
 		t.Fatalf("dashboard:\n%s", dash)

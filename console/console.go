@@ -83,6 +83,11 @@ type Config struct {
 	Sessions  Sessions
 	Tokens    Tokens
 	Schedules Schedules // nil: the schedules pages say the service has none
+	// Agents lists remote vantage agents and revokes them; nil: the agents page says there are none.
+	Agents Agents
+	// AgentStaleAfter is how long an agent may go unheard and still count as live. Default 10 minutes:
+	// two monitoring intervals at the default 5 minutes.
+	AgentStaleAfter time.Duration
 	// Reports reads report PDFs. Default: from the path the reports row records, checked against its
 	// sha256.
 	Reports ReportFiles
@@ -109,6 +114,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = 8 * time.Hour
+	}
+	if c.AgentStaleAfter <= 0 {
+		c.AgentStaleAfter = 10 * time.Minute
 	}
 	if c.ChainCheckTTL <= 0 {
 		c.ChainCheckTTL = 10 * time.Minute
@@ -182,6 +190,9 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.Handle("POST /schedules/{id}", h.session(ScopeSchedulesWrite, h.scheduleSubmit))
 	h.mux.Handle("POST /schedules/preview", h.session(ScopeSchedulesWrite, h.schedulePreview))
 	h.mux.Handle("POST /schedules/{id}/run", h.session(ScopeAuditsRun, h.runNow))
+	h.mux.Handle("GET /agents", h.session(ScopeAuditsRead, h.agentsPage))
+	h.mux.Handle("GET /agents/{id}/revoke", h.session(ScopeTokensAdmin, h.agentRevokeForm))
+	h.mux.Handle("POST /agents/{id}/revoke", h.session(ScopeTokensAdmin, h.agentRevoke))
 	h.mux.HandleFunc("/", h.notFound)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(h.crossOrigin))

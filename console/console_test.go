@@ -78,6 +78,7 @@ func TestPagesReadableWithoutJavaScript(t *testing.T) {
 		{"/audits/" + id + "/reports", []string{"Download PDF", "valid"}},
 		{"/schedules", []string{"New schedule"}},
 		{"/schedules/new", []string{"Cron expression", "fjordnett-quarterly"}},
+		{"/agents", []string{"Enrolled agents", "No agents are enrolled.", "No vantages yet"}},
 	} {
 		resp, body := get(t, c, e.srv.URL+tc.path)
 		if resp.StatusCode != 200 {

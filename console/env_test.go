@@ -146,7 +146,7 @@ func newEnv(t testing.TB, withAudit bool) *env {
 	}
 	cfg := Config{Now: e.clock.Now, Evidence: e.store, Sessions: e.store,
 		Tokens: StoreTokens{Store: e.store, Now: e.clock.Now}, Schedules: ServiceSchedules{Service: e.sched, Store: e.store},
-		ReportTrust: sign.VerifyConfig{Roots: e.roots}}
+		ReportTrust: sign.VerifyConfig{Roots: e.roots}, Agents: e.store}
 	if withAudit {
 		// job.Run sealed the audit and published a checkpoint, signed by the log key it made in keys/.
 		if cfg.LogKey, err = evidencelog.LoadVerifier(filepath.Join(keys, evidencelog.PubKeyFile)); err != nil {

@@ -57,7 +57,10 @@ func usedMessages(t *testing.T) []string {
 		"violation", "warning", "inconclusive", "compliant", "not compliant", "not shown compliant", "valid", "invalid",
 		"signature intact, signer not trusted", "unknown", "no data stores judged", "viewer", "operator", "admin",
 		"quarterly", "ad_hoc", "sales_comparison", "critical", "high", "medium", "low", "info", "(no verdict)",
-		"in_eea", "adequate", "transfer_mechanism_required", "needs_review", "compliance", "sales", "queued"} {
+		"in_eea", "adequate", "transfer_mechanism_required", "needs_review", "compliance", "sales", "queued",
+		"live", "stale", "never seen", "revoked", "synchronised", "not synchronised", "unavailable",
+		"not reported yet", "has a live agent", "no live agent", "measured", "vantage_unavailable", "measuring",
+		"waiting for an agent"} {
 		add(w)
 	}
 	return out

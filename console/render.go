@@ -117,6 +117,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		v.Nav = "audits"
 	case strings.HasPrefix(name, "schedule"):
 		v.Nav = "schedules"
+	case strings.HasPrefix(name, "agent"):
+		v.Nav = "agents"
 	}
 	var buf bytes.Buffer
 	root := "layout.html"

@@ -298,6 +298,15 @@ def check_rows(b, say):
             fail("header: the finish entry says %s; the audits row says %s at %s"
                  % (json.dumps(fin[-1]["body"]), a["status"], a["finished_at"]))
         say("header: commits to the audits row's claims and config; the finish entry matches")
+        mon = [d for d in docs if d.get("table") == "audit_entries" and d.get("kind") == "monitoring"]
+        for d in mon:
+            body = d["body"]
+            if len(body.get("summary_ids", [])) == 0 or len(body.get("summaries_sha256", "")) != 64:
+                fail("monitoring: entry seq %d names no summaries or no digest" % d["seq"])
+        if mon:
+            say("note: %d monitoring entries (%s) are in the chain; the %d agent summaries they name are not in the bundle"
+                " (`varde verify` recomputes them from the database)"
+                % (len(mon), ", ".join(d["body"]["vantage"] for d in mon), sum(len(d["body"]["summary_ids"]) for d in mon)))
     return head
 
 

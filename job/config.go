@@ -53,6 +53,8 @@ type Vantage struct {
 	Longitude float64 `yaml:"longitude" json:"longitude"`
 	Network   string  `yaml:"network" json:"network"`
 	ASN       int64   `yaml:"asn" json:"asn,omitempty"`
+	// Agent: this vantage is measured by its remote agents (`varde agent`), not by this process.
+	Agent bool `yaml:"agent" json:"agent,omitempty"`
 }
 
 // Probes sets how targets are measured.
@@ -62,6 +64,8 @@ type Probes struct {
 	TCPCount int      `yaml:"tcp_count" json:"tcp_count"`
 	Interval Duration `yaml:"interval" json:"interval"`
 	Timeout  Duration `yaml:"timeout" json:"timeout"`
+	// AgentDeadline is how long remote vantages have to deliver (default 10m).
+	AgentDeadline Duration `yaml:"agent_deadline" json:"agent_deadline,omitempty"`
 }
 
 // Target is a destination of the latency comparison. With LabRTT set, the target is emulated by the

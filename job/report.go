@@ -32,7 +32,10 @@ type storedAudit struct {
 	checks   []storage.CheckResult
 	findings []storage.Finding
 	steps    []storage.Step
-	seal     *reports.LogSeal // set when the reports are made with the evidence log
+	// monitoring is the chain's monitoring entries (the period's figures from the agents' summaries) as
+	// the reports show them.
+	monitoring []reports.MonitoringRow
+	seal       *reports.LogSeal // set when the reports are made with the evidence log
 }
 
 func loadStored(ctx context.Context, s *storage.Store, auditID int64) (*storedAudit, error) {
@@ -66,6 +69,17 @@ func loadStored(ctx context.Context, s *storage.Store, auditID int64) (*storedAu
 	}
 	if sa.steps, err = s.Steps(ctx, auditID); err != nil {
 		return nil, err
+	}
+	es, err := s.MonitoringEntries(ctx, auditID)
+	if err != nil {
+		return nil, err
+	}
+	mes, err := monitoringEntries(es)
+	if err == nil {
+		sa.monitoring, err = monitoringRows(mes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit %d: %w", auditID, err)
 	}
 	return sa, nil
 }
@@ -205,8 +219,9 @@ func (sa *storedAudit) complianceModel() (reports.ComplianceModel, error) {
 		st := StatsOf(ms)
 		m.Latency = append(m.Latency, reports.LatencyRow{Vantage: ms.Vantage, Target: ms.Target, Address: ms.Address,
 			Kind: ms.ProbeKind, Sent: st.Sent, Received: st.Received, Loss: st.LossPct / 100,
-			Min: st.Min, Median: st.Median, P95: st.P95, Max: st.Max, Jitter: st.Jitter})
+			Min: st.Min, Median: st.Median, P95: st.P95, Max: st.Max, Jitter: st.Jitter, Measured: ms.StartedAt})
 	}
+	m.Monitoring = sa.monitoring
 	for _, c := range sa.checks {
 		id := c.CheckID
 		sub, err := checkSubject(c)
@@ -297,7 +312,9 @@ func (sa *storedAudit) salesModel() reports.SalesModel {
 	}
 	byTarget := map[string][]storage.Measurement{}
 	for _, ms := range sa.ms {
-		byTarget[ms.Target] = append(byTarget[ms.Target], ms)
+		if ms.Vantage == sa.cfg.Vantage { // other vantages' views get rows of their own (remote.go)
+			byTarget[ms.Target] = append(byTarget[ms.Target], ms)
+		}
 		if m.Window.From.IsZero() || ms.StartedAt.Before(m.Window.From) {
 			m.Window.From = ms.StartedAt
 		}
@@ -307,31 +324,45 @@ func (sa *storedAudit) salesModel() reports.SalesModel {
 	}
 	for _, t := range sa.cfg.Targets {
 		st := reports.SalesTarget{Label: t.Label, Host: t.Host}
-		for _, ms := range byTarget[t.Name] {
-			s := StatsOf(ms)
-			if ms.Address != "" {
-				st.Host = ms.Address
-			}
-			switch ms.ProbeKind {
-			case "icmp":
-				st.ICMPP50, st.ICMPP95, st.ICMPSamples = s.Median, s.P95, s.Received
-			case "tcp":
-				st.TCPP50, st.TCPP95, st.TCPSamples = s.Median, s.P95, s.Received
-			}
-		}
+		fillSales(&st, byTarget[t.Name])
 		if t.LabRTT > 0 {
 			st.Label += fmt.Sprintf(" (lab, true RTT %v)", time.Duration(t.LabRTT))
 		}
 		m.Targets = append(m.Targets, st)
 	}
+	other, note := sa.otherVantagesSales()
+	m.Targets = append(m.Targets, other...)
 	var notes []string
 	for _, st := range sa.steps {
 		if st.Step == stepProbes && st.Message != "" {
 			notes = append(notes, st.Message)
 		}
 	}
+	if note != "" {
+		notes = append(notes, note)
+	}
 	m.MethodNote = strings.Join(notes, " ")
+	m.Monitoring = sa.monitoring
 	return m
+}
+
+// monitoringRows are the chain's monitoring entries as the reports show them, vantage by vantage.
+func monitoringRows(es []MonitoringEntry) ([]reports.MonitoringRow, error) {
+	var out []reports.MonitoringRow
+	for _, e := range es {
+		for _, t := range e.Targets {
+			first, err1 := time.Parse(time.RFC3339Nano, t.FirstStart)
+			last, err2 := time.Parse(time.RFC3339Nano, t.LastEnd)
+			if err := errors.Join(err1, err2); err != nil {
+				return nil, fmt.Errorf("monitoring entry of vantage %s, target %s: %w", e.Vantage, t.Target, err)
+			}
+			out = append(out, reports.MonitoringRow{Vantage: e.Vantage, Target: t.Target, Address: t.Address, Kind: t.Kind,
+				First: first, Last: last, Intervals: t.Intervals, Interval: time.Duration(t.IntervalNS), Gaps: t.Gaps,
+				LongestGap: time.Duration(t.LongestGapNS), Sent: t.Sent, Received: t.Received, Min: time.Duration(t.MinNS),
+				Median: time.Duration(t.MedianNS), P95: time.Duration(t.P95NS), Max: time.Duration(t.MaxNS)})
+		}
+	}
+	return out, nil
 }
 
 // ReportKind names a report layout.

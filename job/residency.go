@@ -52,13 +52,15 @@ func RTTTable(rs []probes.Result, v residency.Vantage) residency.RTTTable {
 // rttTable is the physics check's input: the minimum RTTs this audit measured from its own vantage, and
 // those in the config's RTT files from the other vantages it names.
 func (r *runner) rttTable(measured []probes.Result, local residency.Vantage) (residency.RTTTable, error) {
-	t := RTTTable(measured, local)
-	if len(r.cfg.RTTFiles) == 0 {
-		return t, nil
-	}
 	vs := map[string]residency.Vantage{}
 	for _, v := range r.cfg.Vantages {
 		vs[v.Name] = residency.Vantage{Name: v.Name, Lat: v.Latitude, Lon: v.Longitude}
+	}
+	// Remote agents' results carry their own vantage and go with its coordinates (remote.go).
+	t := measuredRTT(measured, local, vs)
+	monitoredRTT(t, r.monitored, vs)
+	if len(r.cfg.RTTFiles) == 0 {
+		return t, nil
 	}
 	for _, p := range r.cfg.paths(r.cfg.RTTFiles) {
 		ft, err := LoadProbeRTT(p, vs)
@@ -76,7 +78,7 @@ func (r *runner) rttTable(measured []probes.Result, local residency.Vantage) (re
 
 // ResidencyRecords turns a residency result into storage observations and findings. An observation or
 // finding that cannot be encoded is an error: its evidence would otherwise enter the chain as null.
-func ResidencyRecords(res *residency.Result, now time.Time) ([]storage.Observation, []storage.Finding, error) {
+func ResidencyRecords(res *residency.Result, now time.Time, monitored ...MonitoringEntry) ([]storage.Observation, []storage.Finding, error) {
 	var obs []storage.Observation
 	for _, o := range res.Observations() {
 		details, err := json.Marshal(o)
@@ -117,7 +119,7 @@ func ResidencyRecords(res *residency.Result, now time.Time) ([]storage.Observati
 			// compliant has its own column; "finding" still carries the whole judgement.
 			ev := map[string]any{"finding": f, "evidence": f.Evidence}
 			if f.RuleID == residency.RuleStore {
-				ev["summary"] = summarise(sr, records, res)
+				ev["summary"] = summarise(sr, records, res, monitored)
 			}
 			b, err := json.Marshal(ev)
 			if err != nil {
@@ -133,7 +135,7 @@ func ResidencyRecords(res *residency.Result, now time.Time) ([]storage.Observati
 	return obs, findings, nil
 }
 
-func summarise(sr residency.StoreResult, records []residency.ProcessingRecord, res *residency.Result) storeSummary {
+func summarise(sr residency.StoreResult, records []residency.ProcessingRecord, res *residency.Result, monitored []MonitoringEntry) storeSummary {
 	s := storeSummary{Store: sr.Store.Name, Location: sr.Store.Location, Countries: sr.Countries,
 		Verdict: string(sr.Verdict), Status: string(sr.Status), Compliant: sr.Compliant}
 	var articles []string
@@ -148,7 +150,7 @@ func summarise(sr residency.StoreResult, records []residency.ProcessingRecord, r
 		for _, p := range a.Physics {
 			line := fmt.Sprintf("GeoIP %s for %s: %s", p.Claimed, a.Addr, p.Summary())
 			if p.Vantage != "" {
-				line += fmt.Sprintf(" (min RTT %.2f ms, at the speed of light)", float64(p.MinRTT)/1e6)
+				line += fmt.Sprintf(" (min RTT %.2f ms, at the speed of light%s)", float64(p.MinRTT)/1e6, periodMinimum(monitored, p.Vantage, a.Addr.String(), p.MinRTT))
 			}
 			s.Physics = append(s.Physics, line)
 		}

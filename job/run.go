@@ -53,6 +53,9 @@ type Options struct {
 	// Emulator stands up lab targets. Nil: lab targets are measured over TCP on loopback, and the
 	// reports say so.
 	Emulator Emulator
+	// Remote measures the vantages the config marks agent: true (remote.go). Nil: such vantages are
+	// recorded as unavailable.
+	Remote RemoteVantages
 	// Run is set by the scheduled audit service: the audit's header records the run (planned time,
 	// lateness) and the run is linked to the audit as it is created.
 	Run *storage.HeaderRun
@@ -158,13 +161,17 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Result, error) {
 		return res, errors.Join(err, s.FinishAudit(ctx, a.ID, storage.StatusFailed, opts.Now()))
 	}
 	defer hold.Release()
-	r := &runner{cfg: cfg, opts: opts, s: s, auditID: a.ID, res: res, periodEnd: end, log: evlog}
+	r := &runner{cfg: cfg, opts: opts, s: s, auditID: a.ID, res: res, periodStart: start, periodEnd: end, log: evlog}
 	opts.Progress(fmt.Sprintf("audit %d started", a.ID))
 	if err := r.reference(ctx); err != nil {
 		opts.Logger.Warn("reference data", "err", err)
 	}
 
 	r.step(ctx, stepProbes, r.probes)
+	r.remoteProbes(ctx)
+	if r.cfg.agentVantages() {
+		r.step(ctx, stepMonitoring, r.monitoring)
+	}
 	r.step(ctx, stepResidency, func(ctx context.Context) (string, error) { return r.residency(ctx, r.probeResults) })
 	r.step(ctx, stepGuest, r.guest)
 
@@ -215,8 +222,11 @@ type runner struct {
 	auditID      int64
 	res          *Result
 	probeResults []probes.Result
-	// periodEnd is the last day of the audited period; the rules in force then apply.
-	periodEnd *time.Time
+	// periodStart and periodEnd are the first and last day of the audited period; the rules in force on
+	// the last apply.
+	periodStart, periodEnd *time.Time
+	// monitored is what the monitoring step put in the chain.
+	monitored []MonitoringEntry
 	log       *EvidenceLog
 }
 
@@ -302,6 +312,9 @@ func (r *runner) vantage() Vantage {
 func (r *runner) probes(ctx context.Context) (string, error) {
 	if len(r.cfg.Targets) == 0 {
 		return "no targets configured", errSkipped
+	}
+	if r.cfg.localIsRemote() {
+		return fmt.Sprintf("%s is measured by its agents (step %s%s)", r.cfg.Vantage, stepRemotePrefix, r.cfg.Vantage), errSkipped
 	}
 	var notes []string
 	icmp := *r.cfg.Probes.ICMP
@@ -470,7 +483,7 @@ func (r *runner) residency(ctx context.Context, measured []probes.Result) (strin
 	if err != nil {
 		return "", err
 	}
-	obs, findings, err := ResidencyRecords(out, r.opts.Now())
+	obs, findings, err := ResidencyRecords(out, r.opts.Now(), r.monitored...)
 	if err != nil {
 		return "", err
 	}

@@ -24,8 +24,16 @@ var clock = func() time.Time { return time.Date(2026, 10, 1, 9, 0, 0, 0, time.UT
 
 func newStore(t *testing.T) *storage.Store {
 	t.Helper()
+	s, _ := newStoreURL(t)
+	return s
+}
+
+// newStoreURL is newStore with the database's URL, for a test that goes behind the store's back.
+func newStoreURL(t *testing.T) (*storage.Store, string) {
+	t.Helper()
+	url := pgtest.Database(t)
 	ctx := context.Background()
-	s, err := storage.Open(ctx, storage.Config{DatabaseURL: pgtest.Database(t), SkipSchemaCheck: true})
+	s, err := storage.Open(ctx, storage.Config{DatabaseURL: url, SkipSchemaCheck: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +41,7 @@ func newStore(t *testing.T) *storage.Store {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, url
 }
 
 // A Config built in code with only the required fields runs: defaults are filled in by Validate, steps
@@ -224,16 +232,8 @@ func TestReportsOfAuditStoredBeforeMigration2(t *testing.T) {
 // recorded, the result counts it as failed and the audit ends partial, not succeeded.
 func TestStepNotRecordedIsNotReportedDone(t *testing.T) {
 	t.Parallel()
-	url := pgtest.Database(t)
+	s, url := newStoreURL(t)
 	ctx := context.Background()
-	s, err := storage.Open(ctx, storage.Config{DatabaseURL: url, SkipSchemaCheck: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	// The database refuses the guest step's row, as a lost connection would.
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {

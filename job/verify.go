@@ -67,6 +67,11 @@ func (l *EvidenceLog) VerifyAudit(ctx context.Context, auditID int64, extra ...N
 		return v, fmt.Errorf("%w: rows: %w", ErrEvidence, err)
 	}
 	v.Checked = append(v.Checked, fmt.Sprintf("rows: the chain of %d rows holds (canonical form %d), head %x", rep.Rows, rep.Form, rep.Head))
+	if line, err := checkMonitoring(ctx, l.store, auditID); err != nil {
+		return v, err
+	} else if line != "" {
+		v.Checked = append(v.Checked, line)
+	}
 	// Checkpoints before leaves, as in Publish.
 	cps, paths, err := l.Checkpoints()
 	if err != nil {

@@ -89,6 +89,11 @@ func (m *ComplianceModel) validate() error {
 			return errModel(l, fmt.Sprintf("Latency[%d] (%s → %s)", i, r.Vantage, r.Target), fmt.Sprintf("has loss %v outside 0..1", r.Loss))
 		}
 	}
+	for i, r := range m.Monitoring {
+		if err := r.validate(l, i); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -115,6 +120,7 @@ func Compliance(w io.Writer, m ComplianceModel, opts Options) error {
 	complianceFindings(d, findings)
 	complianceResidency(d, m.Residency)
 	complianceLatency(d, m.Latency)
+	complianceMonitoring(d, m.Monitoring)
 	complianceGuest(d, m.GuestChecks)
 	complianceAppendix(d, &m)
 	return d.finish(w)
@@ -319,16 +325,17 @@ func complianceLatency(d *doc, rows []LatencyRow) {
 		d.paragraph(fontSans, "", 9.5, "No latency measurements are stored for this audit.")
 		return
 	}
-	d.paragraph(fontSans, "", 8.5, "Round-trip times in milliseconds. ICMP rows are echo round trips; TCP rows are handshake (SYN to SYN-ACK) times. Statistics are over received replies only; loss is (sent − received) / sent.")
+	d.paragraph(fontSans, "", 8.5, "Round-trip times in milliseconds. ICMP rows are echo round trips; TCP rows are handshake (SYN to SYN-ACK) times. Statistics are over received replies only; loss is (sent − received) / sent. Day is when the audit took the measurement.")
 	d.f.Ln(1)
 	d.table([]column{
 		{header: "Vantage", width: 19, align: "L"},
-		{header: "Target", width: 31, align: "L"},
-		{header: "Address", width: 27, align: "L", mono: true},
+		{header: "Target", width: 25, align: "L"},
+		{header: "Address", width: 23, align: "L", mono: true},
 		{header: "Kind", width: 8, align: "L"},
-		{header: "Sent", width: 10, align: "R"},
-		{header: "Recv", width: 10, align: "R"},
-		{header: "Loss", width: 12, align: "R"},
+		{header: "Day", width: 16, align: "L"},
+		{header: "Sent", width: 8, align: "R"},
+		{header: "Recv", width: 8, align: "R"},
+		{header: "Loss", width: 10, align: "R"},
 		{header: "Min", width: 12.6, align: "R"},
 		{header: "Median", width: 12.6, align: "R"},
 		{header: "p95", width: 12.6, align: "R"},
@@ -343,7 +350,7 @@ func complianceLatency(d *doc, rows []LatencyRow) {
 			return v
 		}
 		return []string{
-			orDash(r.Vantage), orDash(r.Target), orDash(r.Address), orDash(r.Kind),
+			orDash(r.Vantage), orDash(r.Target), orDash(r.Address), orDash(r.Kind), fmtDate(r.Measured),
 			strconv.Itoa(r.Sent), strconv.Itoa(r.Received), fmt.Sprintf("%.1f %%", r.Loss*100),
 			stat(fmtMS(r.Min)), stat(fmtMS(r.Median)), stat(fmtMS(r.P95)), stat(fmtMS(r.Max)), stat(fmtMS(r.Jitter)),
 		}

@@ -71,12 +71,14 @@ func sampleCompliance() ComplianceModel {
 			Min: time.Duration(800+i*37) * time.Microsecond, Median: time.Duration(1200+i*41) * time.Microsecond, P95: time.Duration(2500+i*300) * time.Microsecond,
 			Max: time.Duration(4000+i*900) * time.Microsecond, Jitter: time.Duration(100+i*13) * time.Microsecond}
 		r.Loss = float64(r.Sent-r.Received) / float64(r.Sent)
+		r.Measured = time.Date(2026, 6, 29+i%2, 8, 0, 0, 0, time.UTC)
 		if i == 7 {
 			r.Received, r.Loss = 0, 1
 		}
 		m.Latency = append(m.Latency, r)
 	}
 	m.Latency[3].Address = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff"
+	m.Monitoring = sampleMonitoring()
 	results := []string{"pass", "fail", "warn", "skip"}
 	for i := range 40 {
 		m.GuestChecks = append(m.GuestChecks, GuestCheckRow{
@@ -109,6 +111,27 @@ func sampleSales() SalesModel {
 			{Label: "US East", Host: "ec2.us-east-1.amazonaws.com", ICMPP50: 96400 * time.Microsecond, ICMPP95: 104800 * time.Microsecond, ICMPSamples: 600, TCPP50: 97300 * time.Microsecond, TCPP95: 112600 * time.Microsecond, TCPSamples: 600},
 			{Label: "Stockholm (ICMP filtrert)", Host: "se-sto.example.net", TCPP50: 9100 * time.Microsecond, TCPP95: 11800 * time.Microsecond, TCPSamples: 600},
 		},
+		Monitoring: sampleMonitoring(),
+	}
+}
+
+// sampleMonitoring is a quarter of 5-minute summaries from two agent vantages: one with gaps, one that
+// started late, one target that never answered.
+func sampleMonitoring() []MonitoringRow {
+	q := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	end := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	return []MonitoringRow{
+		{Vantage: "bergen-bix", Target: "dc1.fjordvarme.no", Address: "192.0.2.10", Kind: "icmp", First: q, Last: end,
+			Intervals: 26196, Interval: 5 * time.Minute, Gaps: 12, LongestGap: 35 * time.Minute, Sent: 130980, Received: 130911,
+			Min: 2870 * time.Microsecond, Median: 3140 * time.Microsecond, P95: 4020 * time.Microsecond, Max: 41200 * time.Microsecond},
+		{Vantage: "bergen-bix", Target: "dc1.fjordvarme.no", Address: "192.0.2.10", Kind: "tcp", First: q, Last: end,
+			Intervals: 26196, Interval: 5 * time.Minute, Gaps: 12, LongestGap: 35 * time.Minute, Sent: 130980, Received: 130980,
+			Min: 2950 * time.Microsecond, Median: 3260 * time.Microsecond, P95: 4400 * time.Microsecond, Max: 38100 * time.Microsecond},
+		{Vantage: "sto-netnod", Target: "dc1.fjordvarme.no", Address: "192.0.2.10", Kind: "icmp", First: time.Date(2026, 5, 14, 10, 5, 0, 0, time.UTC), Last: end,
+			Intervals: 13667, Interval: 5 * time.Minute, Sent: 68335, Received: 68330,
+			Min: 6120 * time.Microsecond, Median: 6480 * time.Microsecond, P95: 7950 * time.Microsecond, Max: 22600 * time.Microsecond},
+		{Vantage: "sto-netnod", Target: "ec2.us-east-1.amazonaws.com", Address: "198.51.100.7", Kind: "icmp", First: time.Date(2026, 5, 14, 10, 5, 0, 0, time.UTC), Last: end,
+			Intervals: 13667, Interval: 5 * time.Minute, Sent: 68335},
 	}
 }
 

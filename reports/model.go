@@ -30,9 +30,12 @@ type ComplianceModel struct {
 
 	Findings []Finding
 	// Headline counts the data stores by status; nil when the audit judged none.
-	Headline    *Headline
-	Residency   []ResidencyRow
-	Latency     []LatencyRow
+	Headline  *Headline
+	Residency []ResidencyRow
+	Latency   []LatencyRow
+	// Monitoring is the period's latency from the agents' monitoring summaries, as the audit's chain holds
+	// it; empty when none were in the period.
+	Monitoring  []MonitoringRow
 	GuestChecks []GuestCheckRow
 	Evidence    EvidenceAppendix
 }
@@ -94,6 +97,8 @@ type LatencyRow struct {
 	P95      time.Duration
 	Max      time.Duration
 	Jitter   time.Duration
+	// Measured is when the measurement was taken (the report shows its day).
+	Measured time.Time
 }
 
 // GuestCheckRow is one guest tuning check result on one machine.
@@ -140,6 +145,8 @@ type SalesModel struct {
 	Targets      []SalesTarget
 	Window       Period // when the samples were taken
 	MethodNote   string // extra words on the method; the report adds what, when, how many, from where
+	// Monitoring is each vantage's view across the audited period, from its agents' monitoring summaries.
+	Monitoring []MonitoringRow
 }
 
 // SalesTarget is one compared destination. A zero sample count means that probe kind was not

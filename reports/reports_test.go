@@ -125,6 +125,13 @@ func TestComplianceGolden(t *testing.T) {
 		"pdfsig report.pdf",
 		"varde report verify report.pdf --ca ca.pem",
 		"varde verify --audit aud-2026q2-7f3c9e21",
+		"Latency across the period (monitoring between audits)",
+		"2026-04-01 –",
+		"2026-05-14 –",
+		"max 35 min",
+		"× 5 min",
+		"is still a bound on distance",
+		"2026-06-30", // the day an audit measurement was taken
 		"Page 1 of " + strconv.Itoa(pages),
 		"Page " + strconv.Itoa(pages) + " of " + strconv.Itoa(pages),
 	} {
@@ -164,8 +171,10 @@ func TestSalesGolden(t *testing.T) {
 	pdf := renderSales(t, sampleSales(), Options{Now: fixedClock})
 	text, _ := pdfText(t, pdf)
 	golden(t, "sales.golden", text)
-	for _, want := range []string{"Our DC via NIX", "Frankfurt", "US East", "0.62", "96.4", "n/a", "Målt fra kundens eget nett", "2026-06-29 08:00:00 UTC", "2400 samples in all"} {
-		if !strings.Contains(text, want) {
+	flat := strings.Join(strings.Fields(text), " ")
+	for _, want := range []string{"Our DC via NIX", "Frankfurt", "US East", "0.62", "96.4", "n/a", "Målt fra kundens eget nett", "2026-06-29 08:00:00 UTC", "2400 samples in all",
+		"Across the period", "2026-04-01 –", "13667", "median of the interval medians", "max 35 min"} {
+		if !strings.Contains(flat, want) {
 			t.Errorf("text lacks %q", want)
 		}
 	}
@@ -245,6 +254,8 @@ func TestBadModel(t *testing.T) {
 		"received":    {func(m *ComplianceModel) { m.Latency[2].Received = 99 }, "Latency[2]"},
 		"loss":        {func(m *ComplianceModel) { m.Latency[1].Loss = 2 }, "loss 2 outside"},
 		"no finished": {func(m *ComplianceModel) { m.Finished = m.Started.Add(-time.Second) }, "Finished is before Started"},
+		"monitoring":  {func(m *ComplianceModel) { m.Monitoring[1].Received = m.Monitoring[1].Sent + 1 }, "Monitoring[1] (bergen-bix → dc1.fjordvarme.no) has 130981 received"},
+		"days":        {func(m *ComplianceModel) { m.Monitoring[2].Last = m.Monitoring[2].First.Add(-time.Hour) }, "Monitoring[2] (sto-netnod → dc1.fjordvarme.no) needs a first day no later than its last"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -264,6 +275,11 @@ func TestBadModel(t *testing.T) {
 	s := sampleSales()
 	s.Targets[1].ICMPP95 = time.Microsecond
 	if err := Sales(&bytes.Buffer{}, s, Options{}); err == nil || !strings.Contains(err.Error(), `Targets[1] ("Frankfurt") has ICMP p95 below p50`) {
+		t.Fatalf("sales err = %v", err)
+	}
+	s = sampleSales()
+	s.Monitoring[0].Intervals = 0
+	if err := Sales(&bytes.Buffer{}, s, Options{}); err == nil || !strings.Contains(err.Error(), "Monitoring[0] (bergen-bix → dc1.fjordvarme.no) has 0 intervals") {
 		t.Fatalf("sales err = %v", err)
 	}
 	s = sampleSales()

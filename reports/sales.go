@@ -36,6 +36,11 @@ func (m *SalesModel) validate() error {
 			return errModel(l, name, "has TCP p95 below p50")
 		}
 	}
+	for i, r := range m.Monitoring {
+		if err := r.validate(l, i); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -100,6 +105,7 @@ func Sales(w io.Writer, m SalesModel, opts Options) error {
 			ms(t.TCPSamples, t.TCPP50), ms(t.TCPSamples, t.TCPP95), strconv.Itoa(t.TCPSamples),
 		}
 	})
+	salesMonitoring(d, m.Monitoring)
 	d.heading("Method")
 	d.paragraph(fontSans, "", 9.5, methodNote(&m))
 	if m.AuditID != "" {

@@ -60,6 +60,9 @@ type JobDefaults struct {
 	CloudRanges []string
 	// Emulator stands up lab targets (job.Options.Emulator); nil measures them over loopback.
 	Emulator job.Emulator
+	// Remote measures the vantages a config marks agent: true (job.Options.Remote); nil records them
+	// as unavailable.
+	Remote job.RemoteVantages
 }
 
 // Config configures a Service. Defaults are filled in by Validate.

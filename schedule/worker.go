@@ -99,8 +99,8 @@ func (w *auditWorker) work(ctx context.Context, j *river.Job[auditArgs]) error {
 	log.Info("audit run starting", "planned_at", run.PlannedAt, "late", run.Late)
 	// Each step's start and end is logged, so an operator (and the fault tests) can see where an audit is.
 	progress := func(msg string) { log.Info("audit progress", "progress", msg) }
-	res, err := job.Run(ctx, cfg, job.Options{Store: st, Logger: s.log, Now: s.cfg.Now, Emulator: s.cfg.Job.Emulator, Run: hr,
-		Progress: progress})
+	res, err := job.Run(ctx, cfg, job.Options{Store: st, Logger: s.log, Now: s.cfg.Now, Emulator: s.cfg.Job.Emulator,
+		Remote: s.cfg.Job.Remote, Run: hr, Progress: progress})
 	status, msg := storage.RunFailed, ""
 	if res != nil && res.Status != "" {
 		status = storage.RunStatus(res.Status)

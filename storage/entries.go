@@ -17,6 +17,9 @@ const (
 	EntryHeader = "header" // seq 0: what the audit claims
 	EntryStep   = "step"   // one step's outcome
 	EntryFinish = "finish" // the final status and time
+	// EntryMonitoring is, for one vantage, the agents' monitoring summaries over the audited period as
+	// the audit relied on them (job.MonitoringEntry): a record of its own, like the header.
+	EntryMonitoring = "monitoring"
 )
 
 // Entry is a header, step or finish row of an audit's chain.
@@ -181,6 +184,9 @@ func (a *Audit) entryRows(es []Entry, steps []Step) ([]chainRow, string) {
 				return nil, fmt.Sprintf("%s: the header names config sha256 %s, the audit's stored config hashes to %s (the config was rewritten)",
 					name, h.ConfigSHA256, claims["config_sha256"])
 			}
+			continue
+		case EntryMonitoring:
+			rows = append(rows, chainRow{table: "audit_entries", ch: &e.Chain, canon: func(form int) ([]byte, error) { return e.canonical(form, nil) }})
 			continue
 		case EntryStep:
 			if nstep >= len(steps) {

@@ -40,6 +40,7 @@ var commands = map[string]command{
 	"guest":     {cmdGuest, "guest tuning checks: collect a snapshot, check a VM"},
 	"probe":     {cmdProbe, "measure ICMP echo and TCP handshake latency to targets"},
 	"residency": {cmdResidency, "judge where data stores are against EEA and adequacy rules"},
+	"agent":     {cmdAgent, "remote vantage agents: enrol, run; token, list, revoke (admin)"},
 	"serve":     {cmdServe, "the scheduled audit service: HTTP API, schedules, audits as jobs, metrics"},
 	"token":     {cmdToken, "API tokens for varde serve: create, list, revoke"},
 }

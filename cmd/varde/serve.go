@@ -52,6 +52,7 @@ type serveFlags struct {
 	apiOnly                                                                     bool
 	jobTimeout, drain, poll                                                     time.Duration
 	rateLimit                                                                   float64
+	agents                                                                      serveAgentFlags
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -78,6 +79,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&f.drain, "drain-timeout", 5*time.Minute, "on SIGTERM, how long running audits get to finish before they are interrupted")
 	fs.DurationVar(&f.poll, "poll-interval", 10*time.Second, "how often due schedules are looked for")
 	fs.IntVar(&f.dbConns, "db-conns", 16, "connections the API keeps to Postgres (River has its own)")
+	f.agents.register(fs, envOr)
 	fs.Float64Var(&f.rateLimit, "rate-limit", 100, "requests a second per token (bursts of twice as many); negative: no limit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -115,12 +117,16 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	defer st.Close()
 
 	m := metrics.New(logger)
+	agentSrv, err := newAgentServer(st, logger, f.agents)
+	if err != nil {
+		return err
+	}
 	sched, err := schedule.New(ctx, schedule.Config{
 		DatabaseURL: e.databaseURL, Store: st, Logger: logger, Workers: f.workers, InsertOnly: f.apiOnly,
 		JobTimeout: f.jobTimeout, PollInterval: f.poll, MaxSnapshotBytes: api.DefaultMaxSnapshotBytes,
 		Job: schedule.JobDefaults{ConfigDir: f.configDir, KeysDir: f.keys, SignerCert: f.signerCert,
 			SignerKey: f.signerKey, PasswordEnv: f.passwordEnv, TSAURL: f.tsaURL, OutputDir: f.outDir,
-			Emulator: e.labEmulator()},
+			Emulator: e.labEmulator(), Remote: agentSrv},
 		OnAuditDone: func(ctx context.Context, run storage.AuditRun, res *job.Result) {
 			if res == nil && run.AuditID == nil {
 				return
@@ -189,6 +195,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stopUI()
+	mountAgents(mux, agentSrv)
 	if mountConsole != nil {
 		deps := consoleDeps{Store: st, Logger: logger, API: srv, Scheduler: sched, ReportTrust: trust}
 		if f.keys != "" {
@@ -216,10 +223,10 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return errors.Join(err, sched.Stop(context.WithoutCancel(ctx)))
 	}
 	logger.Info("varde serve started", "version", varde.Version, "listen", ln.Addr().String(), "workers", f.workers, "api_only", f.apiOnly)
-	fmt.Fprintf(e.stdout, "varde serve: listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(e.stdout, "varde serve: listening on %s://%s\n", f.agents.scheme(), ln.Addr())
 
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- f.agents.serve(hs, ln) }()
 	select {
 	case err = <-served:
 		logger.Error("http server stopped", "err", err)
