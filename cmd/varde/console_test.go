@@ -48,5 +48,9 @@ func TestServeMountsConsole(t *testing.T) {
 	if resp, body := get("/audits"); resp.StatusCode != 200 || !strings.Contains(body, "<h1>Audits</h1>") {
 		t.Fatalf("GET /audits signed in: %s", resp.Status)
 	}
+	// The agents page reads the agents through the store serve hands the console.
+	if resp, body := get("/agents"); resp.StatusCode != 200 || !strings.Contains(body, "<h1>Agents</h1>") {
+		t.Fatalf("GET /agents signed in: %s", resp.Status)
+	}
 	se.must(200, "GET", "/v1/audits?limit=5", "", nil, nil)
 }
