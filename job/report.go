@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/varde/varde"
 	"github.com/varde/varde/audit/residency"
 	"github.com/varde/varde/geoip"
 	"github.com/varde/varde/reports"
@@ -495,7 +496,7 @@ func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) 
 		// The file appears at its path only once its reports row is recorded: written to a temp file,
 		// recorded, then renamed. A failure or a kill before the rename leaves no report without a row.
 		path := filepath.Join(opts.OutDir, fmt.Sprintf("varde-audit-%d-%s.pdf", auditID, kind))
-		tmp, err := stageFile(path, signed)
+		tmp, err := varde.StageFile(path, signed, 0o644)
 		if err != nil {
 			return out, err
 		}
@@ -518,34 +519,4 @@ func GenerateReports(ctx context.Context, s *storage.Store, opts ReportOptions) 
 		}
 	}
 	return out, nil
-}
-
-// stageFile writes b, synced, to a hidden temp file beside path and returns its name; renaming it to
-// path puts it in place whole.
-func stageFile(path string, b []byte) (string, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := f.Write(b)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := firstErr(werr, serr, cerr); err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Name(), nil
-}
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }

@@ -418,6 +418,11 @@ func oneHost(s string) (string, error) {
 	if s == "" {
 		return "", errors.New("empty host")
 	}
+	// "[::1" is a typo, not ::1: brackets come as one pair, around an IPv6 literal at the start.
+	if open, close := strings.Count(s, "["), strings.Count(s, "]"); open != close || open > 1 ||
+		(open == 1 && (s[0] != '[' || strings.Index(s, "]") < 2)) {
+		return "", fmt.Errorf("host %q: unbalanced brackets (an IPv6 literal is written [2001:db8::1])", s)
+	}
 	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
 		return a.Unmap().String(), nil
 	}

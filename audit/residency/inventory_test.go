@@ -73,6 +73,8 @@ func TestInventoryErrorsNameFileAndLine(t *testing.T) {
 		{"no stores", "stores: []\n", "inv.yaml:1: stores: the list is empty"},
 		{"unknown recipient", head + good + "    recipient: WHO\n", "inv.yaml:9: store \"a\": recipient \"WHO\""},
 		{"dotted quad", head + strings.Replace(good, "db.example.no", "300.1.1.1", 1), "inv.yaml:4: store \"a\": host \"300.1.1.1\": not a valid IP address"},
+		{"unbalanced bracket in URL", head + strings.Replace(good, "host: db.example.no", `url: "http://user:pw@[::1"`, 1), `inv.yaml:4: store "a": URL`},
+		{"unbalanced bracket", head + strings.Replace(good, "db.example.no", `"[2001:db8::1"`, 1), "unbalanced brackets"},
 		{"dotted quad in URL", head + strings.Replace(good, "host: db.example.no", "url: postgres://u@10.0.0.999:5432/db", 1), "inv.yaml:4: store \"a\": URL"},
 	} {
 		_, err := ParseInventory("inv.yaml", []byte(tc.yaml))

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
+	"github.com/varde/varde"
 	"github.com/varde/varde/evidencelog"
 	"github.com/varde/varde/job"
 )
@@ -52,22 +52,7 @@ func cmdEvidence(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("evidence export: %w", err)
 	}
 	// Written whole, then renamed: a half-written bundle never sits at the path.
-	tmp, err := os.CreateTemp(filepath.Dir(*out), ".bundle-*")
-	if err != nil {
-		return fmt.Errorf("evidence export: %w", err)
-	}
-	_, werr := tmp.Write(append(data, '\n'))
-	cerr := tmp.Close()
-	if werr != nil || cerr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("evidence export: write %s: %v %v", *out, werr, cerr)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("evidence export: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), *out); err != nil {
-		os.Remove(tmp.Name())
+	if err := varde.WriteFileAtomic(*out, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("evidence export: %w", err)
 	}
 	for _, p := range b.Problems {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/varde/varde"
 	"github.com/varde/varde/job"
 	"github.com/varde/varde/storage"
 	"os"
@@ -47,6 +48,9 @@ func cmdGuestCollect(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	// Write next to the target and rename, so a failed collect never leaves a half snapshot behind.
+	if err := varde.CheckOutput(*out); err != nil {
+		return fmt.Errorf("guest collect: %w", err)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(*out), ".varde-snapshot-*")
 	if err != nil {
 		return fmt.Errorf("guest collect: %w", err)

@@ -17,6 +17,8 @@ import (
 	dpkcs7 "github.com/digitorus/pkcs7"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/pkcs7"
 	"golang.org/x/crypto/ocsp"
+
+	"github.com/varde/varde"
 )
 
 // ExtendConfig says how a signed report is raised to B-LT or B-LTA.
@@ -87,7 +89,7 @@ func ExtendFile(ctx context.Context, in, out string, cfg ExtendConfig) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
-	return writeAtomic(out, ext)
+	return varde.WriteFileAtomic(out, ext, 0o644)
 }
 
 // signatureCerts collects the certificates of every CMS signature and time-stamp token in pdf.
