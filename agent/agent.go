@@ -421,7 +421,7 @@ func (a *Agent) work(ctx context.Context, t *agentwire.Task) error {
 	}
 	res := agentwire.Result{TaskID: t.TaskID, Attempt: t.Attempt, AgentID: a.id.AgentID, Vantage: a.id.Vantage,
 		AgentVersion: a.cfg.Version, Clock: a.cfg.Clock(), Measured: a.cfg.Now().UTC(), Measurements: agentwire.WireMeasurements(rs)}
-	body, err := json.Marshal(res)
+	body, err := agentwire.EncodeResult(&res)
 	if err != nil {
 		return err
 	}

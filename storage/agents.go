@@ -184,8 +184,12 @@ const taskCols = `id, audit_id, vantage, spec, deadline, state, attempt, agent_i
 
 func scanTask(r pgx.Row) (AgentTask, error) {
 	var t AgentTask
-	err := r.Scan(&t.ID, &t.AuditID, &t.Vantage, &t.Spec, &t.Deadline, &t.State, &t.Attempt, &t.AgentID,
+	// The spec as bytes: Postgres checked the jsonb, and scanning into a json.RawMessage would have
+	// encoding/json scan every lease's thousand targets again.
+	var spec []byte
+	err := r.Scan(&t.ID, &t.AuditID, &t.Vantage, &spec, &t.Deadline, &t.State, &t.Attempt, &t.AgentID,
 		&t.LeaseExpires, &t.HeartbeatAt, &t.CreatedAt)
+	t.Spec = spec
 	return t, err
 }
 
