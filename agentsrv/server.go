@@ -320,13 +320,13 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request, a storage.Agent,
 		s.problem(w, r, http.StatusUnauthorized, a.ID, fmt.Errorf("result signature does not verify with agent %d's key", a.ID))
 		return
 	}
-	res, err := agentwire.DecodeResult(body)
+	samples := 0
+	res, err := agentwire.ScanResult(body, func(i int, m *agentwire.Measurement) error {
+		samples += len(m.Samples)
+		return checkShape(i, m)
+	})
 	if err != nil {
 		s.problem(w, r, http.StatusBadRequest, a.ID, fmt.Errorf("request body: %w", err))
-		return
-	}
-	if err := checkShape(&res); err != nil {
-		s.problem(w, r, http.StatusBadRequest, a.ID, err)
 		return
 	}
 	if res.AgentID != a.ID || res.Vantage != a.Vantage {
@@ -335,7 +335,7 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request, a storage.Agent,
 		return
 	}
 	dup, err := s.cfg.Store.PutAgentResult(r.Context(), storage.AgentResult{TaskID: res.TaskID, Attempt: res.Attempt, AgentID: a.ID,
-		Body: body, BodySHA256: sum[:], Signature: sig, Samples: res.Samples(), ReceivedAt: s.cfg.Now()}, a.Vantage)
+		Body: body, BodySHA256: sum[:], Signature: sig, Samples: samples, ReceivedAt: s.cfg.Now()}, a.Vantage)
 	if err != nil {
 		status := http.StatusInternalServerError
 		switch {
@@ -352,7 +352,7 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request, a storage.Agent,
 	if dup {
 		s.log.Info("result already stored", "task", res.TaskID, "attempt", res.Attempt, "agent", a.ID)
 	} else {
-		s.log.Info("result accepted", "task", res.TaskID, "attempt", res.Attempt, "agent", a.ID, "samples", res.Samples())
+		s.log.Info("result accepted", "task", res.TaskID, "attempt", res.Attempt, "agent", a.ID, "samples", samples)
 	}
 	writeJSON(w, map[string]any{"stored": !dup, "duplicate": dup})
 }
@@ -367,15 +367,13 @@ func decodeSig(v string) ([]byte, error) {
 
 // checkShape refuses a result that could never be stored, while the agent is still there to hear why.
 // Whether its targets are the task's is checked by the job, which has the task's spec at hand.
-func checkShape(res *agentwire.Result) error {
-	for i, m := range res.Measurements {
-		if m.Kind != "icmp" && m.Kind != "tcp" {
-			return fmt.Errorf("measurement %d (%s): kind %q: want icmp or tcp", i, m.Target, m.Kind)
-		}
-		for _, x := range m.Samples {
-			if x.RTT < 0 || x.KernelRTT < 0 || x.WallRTT < 0 {
-				return fmt.Errorf("measurement %d (%s) sample %d: negative RTT", i, m.Target, x.Seq)
-			}
+func checkShape(i int, m *agentwire.Measurement) error {
+	if m.Kind != "icmp" && m.Kind != "tcp" {
+		return fmt.Errorf("measurement %d (%s): kind %q: want icmp or tcp", i, m.Target, m.Kind)
+	}
+	for _, x := range m.Samples {
+		if x.RTT < 0 || x.KernelRTT < 0 || x.WallRTT < 0 {
+			return fmt.Errorf("measurement %d (%s) sample %d: negative RTT", i, m.Target, x.Seq)
 		}
 	}
 	return nil

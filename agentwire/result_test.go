@@ -63,9 +63,37 @@ func TestEncodeResultIsJSONMarshal(t *testing.T) {
 		if !reflect.DeepEqual(back, viaJSON) {
 			t.Errorf("%s: DecodeResult\n%+v\nencoding/json\n%+v", name, back, viaJSON)
 		}
+		checkScan(t, got, back)
 	}
 	if _, err := EncodeResult(&Result{Measured: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
 		t.Error("year 10000 encoded")
+	}
+}
+
+// checkScan: ScanResult hands over what DecodeResult keeps, in order.
+func checkScan(t *testing.T, b []byte, want Result) {
+	t.Helper()
+	var ms []Measurement
+	r, err := ScanResult(b, func(i int, m *Measurement) error {
+		if i != len(ms) {
+			t.Fatalf("measurement %d handed over as %d", len(ms), i)
+		}
+		c := *m
+		if m.Samples != nil {
+			c.Samples = append(Samples{}, m.Samples...)
+		}
+		ms = append(ms, c)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%q: DecodeResult took it, ScanResult: %v", b, err)
+	}
+	if want.Measurements != nil && ms == nil {
+		ms = []Measurement{}
+	}
+	r.Measurements = ms
+	if !reflect.DeepEqual(r, want) {
+		t.Fatalf("%q:\nScanResult   %+v\nDecodeResult %+v", b, r, want)
 	}
 }
 
@@ -99,6 +127,7 @@ func FuzzDecodeResult(f *testing.F) {
 		if !reflect.DeepEqual(r, viaJSON) {
 			t.Fatalf("%q:\nDecodeResult  %+v\nencoding/json %+v", b, r, viaJSON)
 		}
+		checkScan(t, b, r)
 	})
 }
 
@@ -132,6 +161,13 @@ func BenchmarkResultDecode(b *testing.B) {
 	b.Run("DecodeResult", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := DecodeResult(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ScanResult", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := ScanResult(body, func(int, *Measurement) error { return nil }); err != nil {
 				b.Fatal(err)
 			}
 		}

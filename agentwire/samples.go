@@ -74,6 +74,9 @@ type parser struct {
 	b    []byte
 	i    int
 	last string // the last plain string read: samples repeat their clock source thousands of times
+	// reuse: samples() fills scratch again each time (ScanResult) rather than allocating.
+	reuse   bool
+	scratch Samples
 }
 
 func (p *parser) space() {
