@@ -20,7 +20,7 @@ import (
 func EncodeResult(r *Result) ([]byte, error) {
 	n := 256
 	for i := range r.Measurements {
-		n += 128 + 64*len(r.Measurements[i].Samples)
+		n += 96 + 52*len(r.Measurements[i].Samples) // a typical sample is about 50 bytes
 	}
 	b := make([]byte, 0, n)
 	b = append(b, `{"task_id":`...)

@@ -191,6 +191,7 @@ func parent() error {
 		posts []post
 		err   error
 		cpu   time.Duration
+		sys   time.Duration
 	}
 	outs := make([]childOut, *nAgents)
 	var cwg sync.WaitGroup
@@ -224,6 +225,7 @@ func parent() error {
 			outs[v].err = cmd.Wait()
 			if cmd.ProcessState != nil {
 				outs[v].cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+				outs[v].sys = cmd.ProcessState.SystemTime()
 			}
 		}()
 	}
@@ -275,9 +277,10 @@ func parent() error {
 
 	var lat []time.Duration
 	var first, last int64
-	var agentCPU time.Duration
+	var agentCPU, agentSys time.Duration
 	for _, o := range outs {
 		agentCPU += o.cpu
+		agentSys += o.sys
 	}
 	accepted, errs := 0, 0
 	for v, o := range outs {
@@ -318,6 +321,7 @@ func parent() error {
 	fmt.Printf("%-34s %14s %10s\n", "result-post latency p99", pct(0.99).Round(time.Microsecond), "<200ms")
 	fmt.Printf("%-34s %14s %10s\n", "result-post latency max", lat[len(lat)-1].Round(time.Microsecond), "")
 	fmt.Printf("%-34s %14s %10s\n", "CPU per post: agent process", (agentCPU / time.Duration(accepted)).Round(time.Microsecond), "")
+	fmt.Printf("%-34s %14s %10s\n", "  of which in the kernel", (agentSys / time.Duration(accepted)).Round(time.Microsecond), "")
 	fmt.Printf("%-34s %14s %10s\n", "CPU per post: server process", (serverCPU / time.Duration(accepted)).Round(time.Microsecond), "")
 	fmt.Printf("%-34s %14s %10s\n", "CPU per post: Postgres", (pgCPU / time.Duration(accepted)).Round(time.Microsecond), "")
 	slices.Sort(handled)
