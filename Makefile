@@ -15,7 +15,7 @@ FUZZ_TARGETS := ./guest/nginxconf:FuzzNginx ./guest/mycnf:FuzzMyCnf ./guest/xenc
                 ./reports/sign:FuzzVerify ./reports/sign:FuzzVerifyCMS ./reports/sign:FuzzKeyFile \
                 ./evidencelog:FuzzOpen ./reports:FuzzExtractEvidence \
                 ./token:FuzzCheck ./schedule:FuzzSpec \
-                ./agentwire:FuzzSamples
+                ./agentwire:FuzzSamples ./agentwire:FuzzDecodeResult
 
 .PHONY: all build deps test fuzz demo serve bench bench-api clean
 

@@ -165,7 +165,7 @@ func Enrol(ctx context.Context, cfg Config, token, vantage, name string) (Identi
 	if err != nil {
 		return Identity{}, err
 	}
-	if err := writeFileAtomic(filepath.Join(cfg.Dir, KeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := writeFileAtomic(filepath.Join(cfg.Dir, KeyFile), 0o600, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return Identity{}, err
 	}
 	hc, err := cfg.client()
@@ -193,7 +193,7 @@ func Enrol(ctx context.Context, cfg Config, token, vantage, name string) (Identi
 	}
 	id := Identity{AgentID: er.AgentID, Vantage: er.Vantage, Server: cfg.Server}
 	ib, _ := json.MarshalIndent(id, "", "  ")
-	if err := writeFileAtomic(filepath.Join(cfg.Dir, IdentityFile), append(ib, '\n'), 0o600); err != nil {
+	if err := writeFileAtomic(filepath.Join(cfg.Dir, IdentityFile), 0o600, append(ib, '\n')); err != nil {
 		return Identity{}, err
 	}
 	return id, nil
@@ -209,16 +209,19 @@ func problemDetail(b []byte) string {
 	return strings.TrimSpace(string(b))
 }
 
-// writeFileAtomic writes, syncs and renames, so a crash leaves the old file or the new one.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+// writeFileAtomic writes the parts one after another, syncs and renames, so a crash leaves the old
+// file or the new one.
+func writeFileAtomic(path string, mode os.FileMode, parts ...[]byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
+	for _, b := range parts {
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
@@ -421,7 +424,7 @@ func (a *Agent) work(ctx context.Context, t *agentwire.Task) error {
 	}
 	res := agentwire.Result{TaskID: t.TaskID, Attempt: t.Attempt, AgentID: a.id.AgentID, Vantage: a.id.Vantage,
 		AgentVersion: a.cfg.Version, Clock: a.cfg.Clock(), Measured: a.cfg.Now().UTC(), Measurements: agentwire.WireMeasurements(rs)}
-	body, err := json.Marshal(res)
+	body, err := agentwire.EncodeResult(&res)
 	if err != nil {
 		return err
 	}

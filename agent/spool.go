@@ -53,7 +53,6 @@ func (s *spool) putNamed(name string, body, sig []byte) error {
 	if len(sig) != sigSize {
 		return fmt.Errorf("spool: signature of %d bytes", len(sig))
 	}
-	b := append(slices.Clip(sig), body...)
 	items, size, err := s.usage()
 	if err != nil {
 		return err
@@ -61,10 +60,11 @@ func (s *spool) putNamed(name string, body, sig []byte) error {
 	if slices.Contains(items, name) {
 		return nil // already spooled: the same attempt is never kept twice
 	}
-	if len(items)+1 > s.maxFiles || size+int64(len(b)) > s.maxBytes {
+	if len(items)+1 > s.maxFiles || size+int64(len(sig)+len(body)) > s.maxBytes {
 		return fmt.Errorf("%w: %d results, %d bytes held; bounds %d results, %d bytes", errSpoolFull, len(items), size, s.maxFiles, s.maxBytes)
 	}
-	return writeFileAtomic(filepath.Join(s.dir, name), b, 0o600)
+	// The signature then the body, written as two parts: no copy of a result's hundreds of kB.
+	return writeFileAtomic(filepath.Join(s.dir, name), 0o600, sig, body)
 }
 
 func (s *spool) usage() ([]string, int64, error) {

@@ -25,7 +25,7 @@ func (s *Server) SetMonitor(ctx context.Context, vantage string, spec agentwire.
 	return s.cfg.Store.SetMonitor(ctx, storage.Monitor{Vantage: vantage, Spec: b, Interval: interval, UpdatedAt: s.cfg.Now()})
 }
 
-func (s *Server) monitor(w http.ResponseWriter, r *http.Request, a storage.Agent, _ []byte) {
+func (s *Server) monitor(w http.ResponseWriter, r *http.Request, a storage.Agent, _ []byte, _ [sha256.Size]byte) {
 	m, err := s.cfg.Store.MonitorOf(r.Context(), a.Vantage)
 	if errors.Is(err, storage.ErrNotFound) {
 		w.WriteHeader(http.StatusNoContent)
@@ -43,9 +43,9 @@ func (s *Server) monitor(w http.ResponseWriter, r *http.Request, a storage.Agent
 	writeJSON(w, agentwire.Monitor{Spec: spec, IntervalNS: int64(m.Interval)})
 }
 
-func (s *Server) summary(w http.ResponseWriter, r *http.Request, a storage.Agent, body []byte) {
+func (s *Server) summary(w http.ResponseWriter, r *http.Request, a storage.Agent, body []byte, sum [sha256.Size]byte) {
 	sig, err := decodeSig(r.Header.Get(agentwire.HeaderResultSignature))
-	if err != nil || !agentwire.VerifyResult(a.PublicKey, body, sig) {
+	if err != nil || !agentwire.VerifyResultSum(a.PublicKey, sum, sig) {
 		s.problem(w, r, http.StatusUnauthorized, a.ID, fmt.Errorf("summary signature does not verify with agent %d's key", a.ID))
 		return
 	}
@@ -64,7 +64,6 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request, a storage.Agent
 			sm.PeriodStart.Format(time.RFC3339), sm.PeriodEnd.Format(time.RFC3339)))
 		return
 	}
-	sum := sha256.Sum256(body)
 	dup, err := s.cfg.Store.PutAgentSummary(r.Context(), storage.AgentSummary{AgentID: a.ID, Vantage: a.Vantage, PeriodStart: sm.PeriodStart,
 		PeriodEnd: sm.PeriodEnd, Body: body, BodySHA256: sum[:], Signature: sig, ReceivedAt: s.cfg.Now()})
 	if errors.Is(err, storage.ErrResultClashes) {

@@ -103,9 +103,13 @@ func (s *Server) appendResult(ctx context.Context, task storage.AgentTask, spec 
 	if !agentwire.VerifyResult(ed25519.PublicKey(a.PublicKey), res.Body, res.Signature) {
 		return nil, fmt.Errorf("task %d attempt %d: the stored result's signature does not verify with agent %d's key", task.ID, res.Attempt, a.ID)
 	}
-	var wr agentwire.Result
-	if err := json.Unmarshal(res.Body, &wr); err != nil {
-		return nil, fmt.Errorf("task %d attempt %d: result: %w", task.ID, res.Attempt, err)
+	// The one-pass reader first; a body it does not take (stored by an older server, which read with
+	// encoding/json) is read as that server read it.
+	wr, err := agentwire.DecodeResult(res.Body)
+	if err != nil {
+		if err := json.Unmarshal(res.Body, &wr); err != nil {
+			return nil, fmt.Errorf("task %d attempt %d: result: %w", task.ID, res.Attempt, err)
+		}
 	}
 	if wr.TaskID != task.ID || wr.Attempt != res.Attempt || wr.AgentID != a.ID || wr.Vantage != task.Vantage || a.Vantage != task.Vantage {
 		return nil, fmt.Errorf("task %d attempt %d: the result names task %d attempt %d, agent %d of vantage %s", task.ID, res.Attempt,

@@ -167,14 +167,14 @@ func (r *Result) Samples() int {
 }
 
 // requestMessage is what a request signature covers.
-func requestMessage(method, path, ts string, body []byte) []byte {
-	sum := sha256.Sum256(body)
+func requestMessage(method, path, ts string, sum [sha256.Size]byte) []byte {
 	return []byte("varde-agent-request-v1\n" + method + "\n" + path + "\n" + ts + "\n" + hex.EncodeToString(sum[:]))
 }
 
 // ResultMessage is what a result signature covers: the body's sha256.
-func ResultMessage(body []byte) []byte {
-	sum := sha256.Sum256(body)
+func ResultMessage(body []byte) []byte { return resultMessage(sha256.Sum256(body)) }
+
+func resultMessage(sum [sha256.Size]byte) []byte {
 	return []byte("varde-agent-result-v1\n" + hex.EncodeToString(sum[:]))
 }
 
@@ -185,14 +185,20 @@ func SignResult(key ed25519.PrivateKey, body []byte) []byte {
 
 // VerifyResult checks a result signature.
 func VerifyResult(pub ed25519.PublicKey, body, sig []byte) bool {
-	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, ResultMessage(body), sig)
+	return VerifyResultSum(pub, sha256.Sum256(body), sig)
+}
+
+// VerifyResultSum checks a result signature given the body's sha256, for a server that has it at hand
+// already (VerifyRequestSum): a result is hundreds of kB, hashed once.
+func VerifyResultSum(pub ed25519.PublicKey, bodySHA256 [sha256.Size]byte, sig []byte) bool {
+	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, resultMessage(bodySHA256), sig)
 }
 
 // SignRequest sets the authentication headers of req for body. path is the path as the server's mux
 // sees it below the prefix, so a proxy may mount the protocol anywhere.
 func SignRequest(req *http.Request, agentID int64, key ed25519.PrivateKey, path string, body []byte, now time.Time) {
 	ts := now.UTC().Format(time.RFC3339Nano)
-	sig := ed25519.Sign(key, requestMessage(req.Method, path, ts, body))
+	sig := ed25519.Sign(key, requestMessage(req.Method, path, ts, sha256.Sum256(body)))
 	req.Header.Set(HeaderAgent, strconv.FormatInt(agentID, 10))
 	req.Header.Set(HeaderTimestamp, ts)
 	req.Header.Set(HeaderSignature, base64.StdEncoding.EncodeToString(sig))
@@ -222,6 +228,11 @@ func RequestAgent(h http.Header) (int64, error) {
 // VerifyRequest checks a request's signature with the claimed agent's key and its time-stamp against
 // now within skew.
 func VerifyRequest(h http.Header, method, path string, body []byte, pub ed25519.PublicKey, now time.Time, skew time.Duration) error {
+	return VerifyRequestSum(h, method, path, sha256.Sum256(body), pub, now, skew)
+}
+
+// VerifyRequestSum is VerifyRequest given the body's sha256.
+func VerifyRequestSum(h http.Header, method, path string, bodySHA256 [sha256.Size]byte, pub ed25519.PublicKey, now time.Time, skew time.Duration) error {
 	ts, sig64 := h.Get(HeaderTimestamp), h.Get(HeaderSignature)
 	if ts == "" || sig64 == "" {
 		return ErrNoAuth
@@ -234,7 +245,7 @@ func VerifyRequest(h http.Header, method, path string, body []byte, pub ed25519.
 		return fmt.Errorf("%w: %s, server time %s", ErrTooOld, ts, now.UTC().Format(time.RFC3339))
 	}
 	sig, err := base64.StdEncoding.DecodeString(sig64)
-	if err != nil || len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, requestMessage(method, path, ts, body), sig) {
+	if err != nil || len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, requestMessage(method, path, ts, bodySHA256), sig) {
 		return ErrBadSig
 	}
 	return nil

@@ -24,7 +24,10 @@ const (
 
 // MarshalJSON writes the compact form.
 func (ss Samples) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 48*len(ss)+2)
+	return ss.appendJSON(make([]byte, 0, 48*len(ss)+2)), nil
+}
+
+func (ss Samples) appendJSON(b []byte) []byte {
 	b = append(b, '[')
 	for i, x := range ss {
 		if i > 0 {
@@ -39,61 +42,41 @@ func (ss Samples) MarshalJSON() ([]byte, error) {
 		}
 		b = append(b, '[')
 		b = strconv.AppendInt(b, int64(x.Seq), 10)
-		for _, v := range []int64{x.SentAt, x.RTT, x.KernelRTT, x.WallRTT, int64(flags), int64(x.Dups)} {
+		for _, v := range [...]int64{x.SentAt, x.RTT, x.KernelRTT, x.WallRTT, int64(flags), int64(x.Dups)} {
 			b = append(b, ',')
 			b = strconv.AppendInt(b, v, 10)
 		}
 		if x.Source != "" || x.Failure != "" {
-			src, _ := json.Marshal(x.Source)
-			b = append(append(b, ','), src...)
+			b = appendString(append(b, ','), x.Source)
 			if x.Failure != "" {
-				f, _ := json.Marshal(x.Failure)
-				b = append(append(b, ','), f...)
+				b = appendString(append(b, ','), x.Failure)
 			}
 		}
 		b = append(b, ']')
 	}
-	return append(b, ']'), nil
+	return append(b, ']')
 }
 
 var errSamples = errors.New("samples: want [[seq, sent_at, rtt, kernel_rtt, wall_rtt, flags, duplicates, \"source\", \"failure\"], ...]")
 
-// UnmarshalJSON reads the compact form. The decoder has already checked that b is valid JSON.
+// UnmarshalJSON reads the compact form.
 func (ss *Samples) UnmarshalJSON(b []byte) error {
 	p := parser{b: b}
-	if p.null() {
-		*ss = nil
-		return nil
-	}
-	if !p.eat('[') {
-		return errSamples
-	}
-	out := make(Samples, 0, 8)
-	if p.eat(']') {
-		*ss = out
-		return p.end()
-	}
-	for {
-		x, err := p.sample(len(out))
-		if err != nil {
-			return err
-		}
-		out = append(out, x)
-		if p.eat(',') {
-			continue
-		}
-		if p.eat(']') {
-			break
-		}
-		return fmt.Errorf("sample %d: %w", len(out)-1, errSamples)
+	out, err := p.samples()
+	if err != nil {
+		return err
 	}
 	*ss = out
 	return p.end()
 }
 
 type parser struct {
-	b []byte
-	i int
+	b    []byte
+	i    int
+	last string // the last plain string read: samples repeat their clock source thousands of times
+	// reuse: samples() fills scratch again each time (ScanResult) rather than allocating.
+	reuse   bool
+	scratch Samples
 }
 
 func (p *parser) space() {
@@ -135,6 +118,9 @@ func (p *parser) int() (int64, bool) {
 		p.i++
 	}
 	start := p.i
+	if len(p.b)-p.i > 1 && p.b[p.i] == '0' && p.b[p.i+1] >= '0' && p.b[p.i+1] <= '9' {
+		return 0, false // JSON has no leading zeros
+	}
 	var v uint64
 	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
 		if p.i-start == 19 {
@@ -166,12 +152,17 @@ func (p *parser) str() (string, bool) {
 		case c == '\\':
 			plain = false
 			p.i++
+		case c < 0x20:
+			return "", false // JSON has no raw control characters in strings
 		case c >= 0x80:
 			plain = false
 		case c == '"':
 			p.i++
 			if plain {
-				return string(p.b[start+1 : p.i-1]), true
+				if v := p.b[start+1 : p.i-1]; string(v) != p.last {
+					p.last = string(v)
+				}
+				return p.last, true
 			}
 			var s string
 			if err := json.Unmarshal(p.b[start:p.i], &s); err != nil {

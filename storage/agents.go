@@ -184,8 +184,12 @@ const taskCols = `id, audit_id, vantage, spec, deadline, state, attempt, agent_i
 
 func scanTask(r pgx.Row) (AgentTask, error) {
 	var t AgentTask
-	err := r.Scan(&t.ID, &t.AuditID, &t.Vantage, &t.Spec, &t.Deadline, &t.State, &t.Attempt, &t.AgentID,
+	// The spec as bytes: Postgres checked the jsonb, and scanning into a json.RawMessage would have
+	// encoding/json scan every lease's thousand targets again.
+	var spec []byte
+	err := r.Scan(&t.ID, &t.AuditID, &t.Vantage, &spec, &t.Deadline, &t.State, &t.Attempt, &t.AgentID,
 		&t.LeaseExpires, &t.HeartbeatAt, &t.CreatedAt)
+	t.Spec = spec
 	return t, err
 }
 
@@ -217,32 +221,22 @@ func (s *Store) AgentTask(ctx context.Context, id int64) (AgentTask, error) {
 // expired (then with the attempt raised). Nil when there is none. Tasks past their deadline are left to
 // the job, which closes them as unavailable.
 func (s *Store) LeaseAgentTask(ctx context.Context, vantage string, agentID int64, now time.Time, ttl time.Duration) (*AgentTask, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("lease: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	t, err := scanTask(tx.QueryRow(ctx, `UPDATE agent_tasks SET state = 'leased', attempt = attempt + 1, agent_id = $2,
-			lease_expires = $4, heartbeat_at = $3
-		WHERE id = (SELECT id FROM agent_tasks WHERE vantage = $1 AND deadline > $3
-			AND (state = 'pending' OR (state = 'leased' AND lease_expires <= $3))
-			ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+taskCols, vantage, agentID, now, now.Add(ttl)))
+	// One statement, so one round trip: every waiting agent asks several times a second, and a burst of
+	// leases competes for the CPU with the results of the round before.
+	t, err := scanTask(s.pool.QueryRow(ctx, `WITH t AS (
+			UPDATE agent_tasks SET state = 'leased', attempt = attempt + 1, agent_id = $2, lease_expires = $4, heartbeat_at = $3
+			WHERE id = (SELECT id FROM agent_tasks WHERE vantage = $1 AND deadline > $3
+				AND (state = 'pending' OR (state = 'leased' AND lease_expires <= $3))
+				ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+			RETURNING `+taskCols+`),
+		l AS (INSERT INTO agent_leases (task_id, attempt, agent_id, leased_at) SELECT id, attempt, $2, $3 FROM t),
+		a AS (UPDATE agents SET last_seen = $3 WHERE id = $2 AND EXISTS (SELECT FROM t))
+		SELECT `+taskCols+` FROM t`, vantage, agentID, now, now.Add(ttl)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lease a task of vantage %s: %w", vantage, err)
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO agent_leases (task_id, attempt, agent_id, leased_at) VALUES ($1, $2, $3, $4)`,
-		t.ID, t.Attempt, agentID, now); err != nil {
-		return nil, fmt.Errorf("lease task %d: %w", t.ID, err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE agents SET last_seen = $2 WHERE id = $1`, agentID, now); err != nil {
-		return nil, fmt.Errorf("lease task %d: %w", t.ID, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("lease task %d: commit: %w", t.ID, err)
 	}
 	return &t, nil
 }
@@ -271,10 +265,16 @@ func (s *Store) PutAgentResult(ctx context.Context, r AgentResult, vantage strin
 		return false, fmt.Errorf("result: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	// Not the spec: it can be large, and it is not needed here.
+	// Task, lease and any stored result in one query (not the spec: it can be large, and it is not needed
+	// here), then the result and the task's closing in one statement: four round trips with BEGIN and
+	// COMMIT, where a burst of posts waits on each.
 	var t AgentTask
-	err = tx.QueryRow(ctx, `SELECT vantage, state, attempt FROM agent_tasks WHERE id = $1 FOR UPDATE`, r.TaskID).
-		Scan(&t.Vantage, &t.State, &t.Attempt)
+	var holder *int64
+	var prevSHA []byte
+	err = tx.QueryRow(ctx, `SELECT t.vantage, t.state, t.attempt, l.agent_id, r.body_sha256 FROM agent_tasks t
+		LEFT JOIN agent_leases l ON l.task_id = t.id AND l.attempt = $2
+		LEFT JOIN agent_results r ON r.task_id = t.id AND r.attempt = $2
+		WHERE t.id = $1 FOR UPDATE OF t`, r.TaskID, r.Attempt).Scan(&t.Vantage, &t.State, &t.Attempt, &holder, &prevSHA)
 	if err != nil {
 		return false, notFound(err, fmt.Sprintf("task %d", r.TaskID))
 	}
@@ -282,26 +282,17 @@ func (s *Store) PutAgentResult(ctx context.Context, r AgentResult, vantage strin
 	if t.Vantage != vantage {
 		return false, fmt.Errorf("%s is for vantage %s, the agent's is %s: %w", name, t.Vantage, vantage, ErrWrongVantage)
 	}
-	var holder int64
-	err = tx.QueryRow(ctx, `SELECT agent_id FROM agent_leases WHERE task_id = $1 AND attempt = $2`, r.TaskID, r.Attempt).Scan(&holder)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if holder == nil {
 		return false, fmt.Errorf("%s was never leased (current attempt %d): %w", name, t.Attempt, ErrStaleAttempt)
 	}
-	if err != nil {
-		return false, fmt.Errorf("%s: %w", name, err)
+	if *holder != r.AgentID {
+		return false, fmt.Errorf("%s is agent %d's lease, not agent %d's: %w", name, *holder, r.AgentID, ErrNotYourLease)
 	}
-	if holder != r.AgentID {
-		return false, fmt.Errorf("%s is agent %d's lease, not agent %d's: %w", name, holder, r.AgentID, ErrNotYourLease)
-	}
-	var prevSHA []byte
-	err = tx.QueryRow(ctx, `SELECT body_sha256 FROM agent_results WHERE task_id = $1 AND attempt = $2`, r.TaskID, r.Attempt).Scan(&prevSHA)
 	switch {
-	case err == nil && bytes.Equal(prevSHA, r.BodySHA256):
+	case prevSHA != nil && bytes.Equal(prevSHA, r.BodySHA256):
 		return true, nil
-	case err == nil:
+	case prevSHA != nil:
 		return false, fmt.Errorf("%s: %w", name, ErrResultClashes)
-	case !errors.Is(err, pgx.ErrNoRows):
-		return false, fmt.Errorf("%s: %w", name, err)
 	}
 	switch {
 	case t.Attempt != r.Attempt:
@@ -309,13 +300,13 @@ func (s *Store) PutAgentResult(ctx context.Context, r AgentResult, vantage strin
 	case t.State != TaskLeased:
 		return false, fmt.Errorf("%s: the task is %s: %w", name, t.State, ErrTaskClosed)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO agent_results (task_id, attempt, agent_id, body, body_sha256, signature, samples, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.TaskID, r.Attempt, r.AgentID, r.Body, r.BodySHA256, r.Signature, r.Samples, r.ReceivedAt)
+	_, err = tx.Exec(ctx, `WITH stored AS (
+			INSERT INTO agent_results (task_id, attempt, agent_id, body, body_sha256, signature, samples, received_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING task_id)
+		UPDATE agent_tasks SET state = 'done' WHERE id = (SELECT task_id FROM stored)`,
+		r.TaskID, r.Attempt, r.AgentID, r.Body, r.BodySHA256, r.Signature, r.Samples, r.ReceivedAt)
 	if err != nil {
-		return false, fmt.Errorf("%s: store result: %w", name, err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE agent_tasks SET state = 'done' WHERE id = $1`, r.TaskID); err != nil {
-		return false, fmt.Errorf("%s: close task: %w", name, err)
+		return false, fmt.Errorf("%s: store result and close the task: %w", name, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return false, fmt.Errorf("%s: commit: %w", name, err)

@@ -36,6 +36,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -190,6 +191,7 @@ func parent() error {
 		posts []post
 		err   error
 		cpu   time.Duration
+		sys   time.Duration
 	}
 	outs := make([]childOut, *nAgents)
 	var cwg sync.WaitGroup
@@ -223,6 +225,7 @@ func parent() error {
 			outs[v].err = cmd.Wait()
 			if cmd.ProcessState != nil {
 				outs[v].cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+				outs[v].sys = cmd.ProcessState.SystemTime()
 			}
 		}()
 	}
@@ -238,6 +241,7 @@ func parent() error {
 	}
 	var ru0 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	pg0 := postgresCPU(c.Dir())
 	if err := makeRounds(); err != nil {
 		return err
 	}
@@ -246,6 +250,7 @@ func parent() error {
 	var ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	serverCPU := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+	pgCPU := postgresCPU(c.Dir()) - pg0
 
 	// The chains: every audit's vantages appended at once, as their audits' processes would.
 	chainStart := time.Now()
@@ -272,9 +277,10 @@ func parent() error {
 
 	var lat []time.Duration
 	var first, last int64
-	var agentCPU time.Duration
+	var agentCPU, agentSys time.Duration
 	for _, o := range outs {
 		agentCPU += o.cpu
+		agentSys += o.sys
 	}
 	accepted, errs := 0, 0
 	for v, o := range outs {
@@ -315,13 +321,46 @@ func parent() error {
 	fmt.Printf("%-34s %14s %10s\n", "result-post latency p99", pct(0.99).Round(time.Microsecond), "<200ms")
 	fmt.Printf("%-34s %14s %10s\n", "result-post latency max", lat[len(lat)-1].Round(time.Microsecond), "")
 	fmt.Printf("%-34s %14s %10s\n", "CPU per post: agent process", (agentCPU / time.Duration(accepted)).Round(time.Microsecond), "")
+	fmt.Printf("%-34s %14s %10s\n", "  of which in the kernel", (agentSys / time.Duration(accepted)).Round(time.Microsecond), "")
 	fmt.Printf("%-34s %14s %10s\n", "CPU per post: server process", (serverCPU / time.Duration(accepted)).Round(time.Microsecond), "")
+	fmt.Printf("%-34s %14s %10s\n", "CPU per post: Postgres", (pgCPU / time.Duration(accepted)).Round(time.Microsecond), "")
 	slices.Sort(handled)
 	fmt.Printf("%-34s %14s %10s\n", "server time per post p50", handled[len(handled)/2].Round(time.Microsecond), "")
 	fmt.Printf("%-34s %14s %10s\n", "server time per post p99", handled[min(len(handled)-1, len(handled)*99/100)].Round(time.Microsecond), "")
 	fmt.Printf("%-34s %14.0f %10s\n", "samples/s appended to the chains", chained, "")
 	fmt.Printf("%-34s %14.2f %10s\n", "accepted samples/s ÷ target", rate/100000, "≥1")
 	return nil
+}
+
+// postgresCPU is the CPU time so far of the cluster's postmaster and its live children (the
+// connections stay open through the ingest), from /proc; 0 where that cannot be read.
+func postgresCPU(dir string) time.Duration {
+	b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	pm, _, _ := strings.Cut(string(b), "\n")
+	ents, _ := os.ReadDir("/proc")
+	var ticks int64
+	for _, e := range ents {
+		st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the command's closing parenthesis: state ppid ... utime (14th) stime (15th).
+		i := strings.LastIndexByte(string(st), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(st[i+1:]))
+		if len(f) < 13 || (e.Name() != pm && f[1] != pm) {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + s
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 func vantage(i int) string { return fmt.Sprintf("vantage-%02d", i) }
