@@ -244,6 +244,13 @@ func (s *Server) authed(fn authedFunc) http.HandlerFunc {
 				storage.ErrAgentRevoked, a.RevokedAt.UTC().Format(time.RFC3339)))
 			return
 		}
+		// An agent that only waits for work is alive too: note it, at most once a minute per agent, so the
+		// console can tell an idle agent from a lost one.
+		if now := s.cfg.Now(); a.LastSeen == nil || now.Sub(*a.LastSeen) >= time.Minute {
+			if err := s.cfg.Store.TouchAgent(r.Context(), a.ID, now); err != nil {
+				s.cfg.Logger.Warn("agent last seen not recorded", "agent", a.ID, "err", err)
+			}
+		}
 		fn(w, r, a, body, sum)
 	}
 }
