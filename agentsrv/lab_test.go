@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,7 +105,11 @@ func agentChild() int {
 			return nil, err
 		}
 		defer syscall.Flock(int(lockf.Fd()), syscall.LOCK_UN)
-		return agent.Sweep(ctx, v, spec)
+		rs, err := agent.Sweep(ctx, v, spec)
+		if err == nil {
+			err = writeGiven(l, filepath.Join(os.Getenv("VARDE_TEST_DIR"), "given.json"))
+		}
+		return rs, err
 	}
 	cfg := agent.Config{Server: "https://127.0.0.1" + agentwire.Prefix, Dir: os.Getenv("VARDE_TEST_DIR"),
 		HTTPClient: &http.Client{Transport: tr}, Version: "lab-" + vantage, Measure: measure, LeaseWait: time.Second, Retry: 200 * time.Millisecond,
@@ -120,6 +126,45 @@ func agentChild() int {
 		return fail(err)
 	}
 	return 0
+}
+
+// writeGiven writes, per target and probe kind, the median RTT this vantage's lab really gave (its
+// nominal delay plus however late its delay line was), for the test to judge the stored medians by.
+// A lab on a busy machine is sometimes late; a probe is accurate when it reports what the lab gave.
+func writeGiven(l *lab.Lab, path string) error {
+	xs, _ := l.Exchanges()
+	given := map[string][]time.Duration{}
+	for _, x := range xs {
+		kind := map[lab.ExchangeKind]probes.Kind{lab.ExchangeEcho: probes.KindICMP, lab.ExchangeHandshake: probes.KindTCP}[x.Kind]
+		given[x.Name+" "+string(kind)] = append(given[x.Name+" "+string(kind)], x.Given())
+	}
+	med := map[string]time.Duration{}
+	for k, ds := range given {
+		slices.Sort(ds)
+		med[k] = ds[len(ds)/2]
+		if len(ds)%2 == 0 {
+			med[k] = (ds[len(ds)/2-1] + ds[len(ds)/2]) / 2
+		}
+	}
+	b, err := json.Marshal(med)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// readGiven is what writeGiven wrote for a vantage.
+func readGiven(t *testing.T, dir string) map[string]time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "given.json"))
+	if err != nil {
+		t.Fatalf("the lab's record: %v", err)
+	}
+	var med map[string]time.Duration
+	if err := json.Unmarshal(b, &med); err != nil {
+		t.Fatal(err)
+	}
+	return med
 }
 
 // Acceptance 1: three agents in three lab namespaces, each with its own true RTT to the same two
@@ -213,11 +258,20 @@ func TestThreeVantagesInLab(t *testing.T) {
 			continue
 		}
 		seen++
-		if d := st.Median - truth; d < -300*time.Microsecond || d > 300*time.Microsecond {
-			t.Errorf("%s → %s (%s): median %v, truth %v: off by more than 0.3 ms", m.Vantage, m.Target, m.ProbeKind, st.Median, truth)
+		// The truth is what the lab gave: its nominal delay, plus however late a busy machine made it.
+		gave, ok := readGiven(t, filepath.Join(dir, m.Vantage))[m.Target+" "+m.ProbeKind]
+		if !ok {
+			t.Fatalf("%s → %s (%s): the lab recorded no exchanges", m.Vantage, m.Target, m.ProbeKind)
 		}
-		t.Logf("%-9s → %s %-4s median %7.3f ms, min %7.3f ms, truth %v", m.Vantage, m.Target, m.ProbeKind,
-			float64(st.Median)/1e6, float64(st.Min)/1e6, truth)
+		if gave < truth {
+			t.Errorf("%s → %s (%s): the lab gave %v, less than its nominal %v", m.Vantage, m.Target, m.ProbeKind, gave, truth)
+		}
+		if d := st.Median - gave; d < -300*time.Microsecond || d > 300*time.Microsecond {
+			t.Errorf("%s → %s (%s): median %v, the lab gave %v (nominal %v): off by more than 0.3 ms", m.Vantage, m.Target,
+				m.ProbeKind, st.Median, gave, truth)
+		}
+		t.Logf("%-9s → %s %-4s median %7.3f ms, min %7.3f ms, lab gave %7.3f ms (nominal %v)", m.Vantage, m.Target, m.ProbeKind,
+			float64(st.Median)/1e6, float64(st.Min)/1e6, float64(gave)/1e6, truth)
 		pv := provenanceOf(t, m)
 		if int64(pv["agent_id"].(float64)) != agentOf[m.Vantage] || pv["agent_version"] != "lab-"+m.Vantage {
 			t.Errorf("%s → %s: provenance %v, want agent %d", m.Vantage, m.Target, pv, agentOf[m.Vantage])
