@@ -338,9 +338,9 @@ var nb = map[string]string{
 	"Sunday":                                "søndag",
 	// Agents.
 	"Agents": "Agenter",
-	"Remote agents are not available in this server.":                                                            "Fjernagenter er ikke tilgjengelige på denne tjeneren.",
+	"Remote agents are not available in this server.":                                                                "Fjernagenter er ikke tilgjengelige på denne tjeneren.",
 	"An agent is live when the server heard from it (any signed request, waiting for work included) in the last %s.": "En agent er i live når tjeneren har hørt fra den (enhver signert forespørsel, også når den venter på arbeid) de siste %s.",
-	"No live agent at %s. An audit measuring from such a vantage now would record it as vantage_unavailable.":    "Ingen levende agent på %s. En revisjon som måler fra et slikt målepunkt nå, ville registrere det som vantage_unavailable.",
+	"No live agent at %s. An audit measuring from such a vantage now would record it as vantage_unavailable.":        "Ingen levende agent på %s. En revisjon som måler fra et slikt målepunkt nå, ville registrere det som vantage_unavailable.",
 	"Live agents":           "Levende agenter",
 	"Last audit task":       "Siste revisjonsoppgave",
 	"Monitoring":            "Overvåking",
