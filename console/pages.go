@@ -52,10 +52,10 @@ func auditStatusMark(s storage.AuditStatus) mark {
 }
 
 func stepMark(s string) mark {
-	switch s {
-	case "succeeded":
+	switch job.StepStatus(s) {
+	case job.StepSucceeded:
 		return mark{"✔", s, "good"}
-	case "failed":
+	case job.StepFailed:
 		return mark{"✖", s, "bad"}
 	}
 	return mark{"–", s, "unsure"}
@@ -228,8 +228,9 @@ func (h *Handler) auditsPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	l := localeFor(r)
 	d := auditsData{Status: q.Get("status"), Kind: q.Get("kind"), From: q.Get("from"), Before: q.Get("before"), Limit: 100,
-		Statuses: []string{"running", "succeeded", "partial", "failed", "interrupted"},
-		Kinds:    []string{storage.KindQuarterly, storage.KindAdHoc, storage.KindSalesComparison}}
+		Statuses: []string{string(storage.StatusRunning), string(storage.StatusSucceeded), string(storage.StatusPartial),
+			string(storage.StatusFailed), string(storage.StatusInterrupted)},
+		Kinds: []string{storage.KindQuarterly, storage.KindAdHoc, storage.KindSalesComparison}}
 	f := storage.AuditFilter{Organisation: q.Get("organisation"), Limit: d.Limit}
 	if slices.Contains(d.Statuses, d.Status) {
 		f.Status = storage.AuditStatus(d.Status)
@@ -427,7 +428,9 @@ func facets(counts []storage.FindingCount, f storage.FindingFilter) (verdicts, s
 		}
 		return append(list, facet{Value: v, Label: label, Count: n, Checked: slices.Contains(chosen, v)})
 	}
-	for _, sv := range []string{"critical", "high", "medium", "low", "info"} {
+	for _, sev := range []reports.Severity{reports.SeverityCritical, reports.SeverityHigh, reports.SeverityMedium,
+		reports.SeverityLow, reports.SeverityInfo} {
+		sv := string(sev)
 		sevs = append(sevs, facet{Value: sv, Label: sv, Checked: slices.Contains(f.Severities, sv)})
 	}
 	for _, c := range counts {

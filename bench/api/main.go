@@ -27,6 +27,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/varde/varde/api"
+	"github.com/varde/varde/audit/residency"
 	"github.com/varde/varde/schedule"
 	"github.com/varde/varde/storage"
 	"github.com/varde/varde/storage/pgtemp"
@@ -201,7 +202,7 @@ func seed(ctx context.Context, st *storage.Store, n, nf int) (int64, error) {
 			fs := make([]storage.Finding, nf)
 			for j := range fs {
 				fs[j] = storage.Finding{Subject: fmt.Sprintf("store-%d", j), RuleID: "residency.eea", Severity: "info",
-					Verdict: "in_eea", LegalReference: "GDPR Art. 44", Summary: "stored in Norway", CreatedAt: t0,
+					Verdict: string(residency.VerdictInEEA), LegalReference: "GDPR Art. 44", Summary: "stored in Norway", CreatedAt: t0,
 					Evidence: json.RawMessage(`{"country":"NO","addresses":["192.0.2.10"]}`)}
 			}
 			if err := st.AppendFindings(ctx, a.ID, fs); err != nil {
