@@ -35,17 +35,11 @@ type latencyData struct {
 }
 
 func (h *Handler) latencyPage(w http.ResponseWriter, r *http.Request) {
-	id, ok := auditID(r)
+	a, ok := h.requestedAudit(w, r)
 	if !ok {
-		h.notFound(w, r)
 		return
 	}
-	ctx := r.Context()
-	a, err := h.cfg.Evidence.GetAudit(ctx, id)
-	if err != nil {
-		h.notFoundOr500(w, r, err)
-		return
-	}
+	ctx, id := r.Context(), a.ID
 	ms, err := h.cfg.Evidence.Measurements(ctx, id)
 	if err != nil {
 		h.serverError(w, r, err)

@@ -333,17 +333,11 @@ type stepRow struct {
 }
 
 func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
-	id, ok := auditID(r)
+	a, ok := h.requestedAudit(w, r)
 	if !ok {
-		h.notFound(w, r)
 		return
 	}
-	ctx := r.Context()
-	a, err := h.cfg.Evidence.GetAudit(ctx, id)
-	if err != nil {
-		h.notFoundOr500(w, r, err)
-		return
-	}
+	ctx, id := r.Context(), a.ID
 	ar, err := h.auditRow(r, a, true)
 	if err != nil {
 		h.serverError(w, r, err)
@@ -465,17 +459,11 @@ type chainData struct {
 }
 
 func (h *Handler) chainPage(w http.ResponseWriter, r *http.Request) {
-	id, ok := auditID(r)
+	a, ok := h.requestedAudit(w, r)
 	if !ok {
-		h.notFound(w, r)
 		return
 	}
-	ctx := r.Context()
-	a, err := h.cfg.Evidence.GetAudit(ctx, id)
-	if err != nil {
-		h.notFoundOr500(w, r, err)
-		return
-	}
+	ctx, id := r.Context(), a.ID
 	rep, checked, err := h.verifyChain(ctx, a, r.URL.Query().Get("fresh") != "")
 	if err != nil {
 		h.serverError(w, r, err)
@@ -619,4 +607,20 @@ func (h *Handler) findingCounts(ctx context.Context, a storage.Audit) ([]storage
 	}
 	h.counts.put(a, v, now)
 	return v, nil
+}
+
+// requestedAudit is the audit the request's path names; when there is none it has answered 404 (or 500
+// when the database failed) and returns false.
+func (h *Handler) requestedAudit(w http.ResponseWriter, r *http.Request) (storage.Audit, bool) {
+	id, ok := auditID(r)
+	if !ok {
+		h.notFound(w, r)
+		return storage.Audit{}, false
+	}
+	a, err := h.cfg.Evidence.GetAudit(r.Context(), id)
+	if err != nil {
+		h.notFoundOr500(w, r, err)
+		return storage.Audit{}, false
+	}
+	return a, true
 }

@@ -50,17 +50,11 @@ type reportsData struct {
 }
 
 func (h *Handler) reportsPage(w http.ResponseWriter, r *http.Request) {
-	id, ok := auditID(r)
+	a, ok := h.requestedAudit(w, r)
 	if !ok {
-		h.notFound(w, r)
 		return
 	}
-	ctx := r.Context()
-	a, err := h.cfg.Evidence.GetAudit(ctx, id)
-	if err != nil {
-		h.notFoundOr500(w, r, err)
-		return
-	}
+	ctx, id := r.Context(), a.ID
 	rs, err := h.cfg.Evidence.Reports(ctx, id)
 	if err != nil {
 		h.serverError(w, r, err)

@@ -113,17 +113,11 @@ type mapData struct {
 const maxDrawnDiscKm = residency.MaxDecisiveRadiusKm
 
 func (h *Handler) mapPage(w http.ResponseWriter, r *http.Request) {
-	id, ok := auditID(r)
+	a, ok := h.requestedAudit(w, r)
 	if !ok {
-		h.notFound(w, r)
 		return
 	}
-	ctx := r.Context()
-	a, err := h.cfg.Evidence.GetAudit(ctx, id)
-	if err != nil {
-		h.notFoundOr500(w, r, err)
-		return
-	}
+	ctx, id := r.Context(), a.ID
 	svs, _, err := h.storeViews(r, id)
 	if err != nil {
 		h.serverError(w, r, err)
