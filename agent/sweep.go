@@ -12,8 +12,8 @@ import (
 	"github.com/varde/varde/probes"
 )
 
-// Sweep measures a task with probes.Sweep: ICMP echoes (root only; without root they are left out),
-// then TCP handshakes.
+// Sweep measures a task in one probes.Sweep: its ICMP echoes (root only; without root they are left
+// out) and TCP handshakes at the same time, each target's ICMP result before its TCP one.
 func Sweep(ctx context.Context, vantage string, spec agentwire.Spec) ([]probes.Result, error) {
 	var targets []probes.Target
 	for _, t := range spec.Targets {
@@ -24,25 +24,17 @@ func Sweep(ctx context.Context, vantage string, spec agentwire.Spec) ([]probes.R
 		pt.Raw = t.Name
 		targets = append(targets, pt)
 	}
-	base := probes.Config{Vantage: vantage, Interval: time.Duration(spec.IntervalNS), Timeout: time.Duration(spec.TimeoutNS)}
-	var all []probes.Result
-	if spec.ICMP > 0 && os.Geteuid() == 0 {
-		c := base
-		c.ICMP, c.Count = true, spec.ICMP
-		rs, err := probes.Sweep(ctx, c, targets)
-		if err != nil {
-			return nil, fmt.Errorf("ICMP sweep: %w", err)
-		}
-		all = append(all, rs...)
+	c := probes.Config{Vantage: vantage, Interval: time.Duration(spec.IntervalNS), Timeout: time.Duration(spec.TimeoutNS),
+		ICMP: spec.ICMP > 0 && os.Geteuid() == 0, TCP: spec.TCP > 0, Count: spec.ICMP, TCPCount: spec.TCP}
+	switch {
+	case !c.ICMP && !c.TCP:
+		return nil, nil
+	case !c.ICMP:
+		c.Count = spec.TCP
 	}
-	if spec.TCP > 0 {
-		c := base
-		c.TCP, c.Count = true, spec.TCP
-		rs, err := probes.Sweep(ctx, c, targets)
-		if err != nil {
-			return nil, fmt.Errorf("TCP sweep: %w", err)
-		}
-		all = append(all, rs...)
+	rs, err := probes.Sweep(ctx, c, targets)
+	if err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
 	}
-	return all, nil
+	return rs, nil
 }

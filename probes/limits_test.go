@@ -17,6 +17,9 @@ func TestCheckSize(t *testing.T) {
 		{Config{ICMP: true, Count: 2_000_000_000}, 1, "count 2000000000: over the limit of 86400"},
 		{Config{ICMP: true, Count: 1}, MaxTargets + 1, "100001 targets: over the limit of 100000"},
 		{Config{ICMP: true, TCP: true, Count: 100}, 10_001, "= 2000200: over the limit of 2000000 samples"},
+		{Config{ICMP: true, TCP: true, Count: 100, TCPCount: 99}, 10_001, ""},
+		{Config{ICMP: true, TCP: true, Count: 5, TCPCount: 2_000_000_000}, 1, "TCP count 2000000000: over the limit of 86400"},
+		{Config{ICMP: true, Count: 5, TCPCount: 2_000_000_000}, 1, "TCP count 2000000000: over the limit"},
 	}
 	for _, c := range cases {
 		err := CheckSize(c.cfg, c.n)

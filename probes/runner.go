@@ -34,6 +34,9 @@ type Config struct {
 	TCPPort uint16
 	// Count is the number of echoes or handshakes per target and kind; it must be at least 1.
 	Count int
+	// TCPCount, when not zero, is the number of handshakes per target instead of Count (a sweep of
+	// 5 echoes and 3 handshakes). Negative is an error.
+	TCPCount int
 	// Interval is the time between samples to the same target (default 1s). Negative is an error.
 	Interval time.Duration
 	// Timeout is how long one sample waits for its reply (default 1s). Negative is an error.
@@ -89,6 +92,8 @@ func (c *Config) Validate() error {
 		return errors.New("no probe kind selected (ICMP or TCP)")
 	case c.Count < 1:
 		return fmt.Errorf("count %d: must be at least 1", c.Count)
+	case c.TCPCount < 0:
+		return fmt.Errorf("TCP count %d: must not be negative", c.TCPCount)
 	case c.Interval < 0:
 		return fmt.Errorf("interval %v: must not be negative", c.Interval)
 	case c.Timeout < 0:
@@ -103,6 +108,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ICMP engine %q: want %q or %q", c.ICMPEngine, ICMPShared, ICMPProBing)
 	}
 	return nil
+}
+
+// countOf is the number of samples per target of kind k.
+func (c *Config) countOf(k Kind) int {
+	if k == KindTCP && c.TCPCount != 0 {
+		return c.TCPCount
+	}
+	return c.Count
 }
 
 // maxStagger caps the gap between the first samples of consecutive targets: targets are spread over the
@@ -161,7 +174,7 @@ func Sweep(ctx context.Context, cfg Config, targets []Target) ([]Result, error) 
 			if errs[i] != nil {
 				r.Failure, r.Err = FailDNS, errs[i].Error()
 			} else {
-				r.Samples = make([]Sample, cfg.Count)
+				r.Samples = make([]Sample, cfg.countOf(k))
 				for s := range r.Samples {
 					r.Samples[s] = Sample{Seq: s, Failure: FailTimeout}
 				}

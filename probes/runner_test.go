@@ -52,6 +52,7 @@ func TestConfigValidate(t *testing.T) {
 		{Config{ICMP: true, Count: 1, Timeout: -time.Millisecond}, "timeout -1ms"},
 		{Config{Count: 1}, "no probe kind"},
 		{Config{ICMP: true, Count: 1, ICMPEngine: "fast"}, `ICMP engine "fast"`},
+		{Config{TCP: true, Count: 1, TCPCount: -1}, "TCP count -1"},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
@@ -64,8 +65,9 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestSweepTCPLoopback(t *testing.T) {
-	t.Parallel()
+// acceptingListener listens on a loopback port and accepts and closes every connection until the test ends.
+func acceptingListener(t *testing.T) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +82,12 @@ func TestSweepTCPLoopback(t *testing.T) {
 			c.Close()
 		}
 	}()
+	return ln
+}
+
+func TestSweepTCPLoopback(t *testing.T) {
+	t.Parallel()
+	ln := acceptingListener(t)
 	// A port that refuses: listen, learn the port, close.
 	ln2, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -119,6 +127,37 @@ func TestSweepTCPLoopback(t *testing.T) {
 		if s.Failure != FailRefused {
 			t.Errorf("refused sample failure %q", s.Failure)
 		}
+	}
+}
+
+// TestSweepTCPCount has one sweep take 3 echoes and 2 handshakes per target (varde probe --count 3
+// --tcp-count 2), ICMP before TCP in target order.
+func TestSweepTCPCount(t *testing.T) {
+	t.Parallel()
+	needRoot(t)
+	ln := acceptingListener(t)
+	var last [2]int
+	cfg := Config{ICMP: true, TCP: true, Count: 3, TCPCount: 2, Interval: 10 * time.Millisecond, Timeout: time.Second,
+		Progress: func(done, total int) { last = [2]int{done, total} }}
+	res, err := Sweep(context.Background(), cfg, []Target{mustTarget(t, ln.Addr().String()), mustTarget(t, ln.Addr().String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		kind Kind
+		n    int
+	}{{KindICMP, 3}, {KindTCP, 2}, {KindICMP, 3}, {KindTCP, 2}}
+	if len(res) != len(want) {
+		t.Fatalf("%d results, want %d", len(res), len(want))
+	}
+	for i, w := range want {
+		r := res[i]
+		if r.Kind != w.kind || len(r.Samples) != w.n || r.Stats.Sent != w.n || r.Stats.Received != w.n {
+			t.Errorf("result %d: kind %s, %d samples, stats %+v; want %s with %d received", i, r.Kind, len(r.Samples), r.Stats, w.kind, w.n)
+		}
+	}
+	if last != [2]int{10, 10} {
+		t.Errorf("last progress %v, want 10 of 10", last)
 	}
 }
 

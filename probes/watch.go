@@ -46,7 +46,7 @@ func Watch(ctx context.Context, cfg Config, targets []Target, every time.Duratio
 	probe := cfg
 	probe.setDefaults()
 	// A round lasts its samples' spread (Sweep staggers targets by at most maxStagger) and the timeout.
-	span := time.Duration(probe.Count-1)*probe.Interval + min(probe.Interval, time.Duration(len(targets))*maxStagger) + probe.Timeout
+	span := time.Duration(max(probe.Count, probe.TCPCount)-1)*probe.Interval + min(probe.Interval, time.Duration(len(targets))*maxStagger) + probe.Timeout
 	if depth := int(span/every) + 1; depth > MaxRoundsInFlight {
 		return fmt.Errorf("watch every %v: rounds take up to %v (count %d, interval %v, timeout %v), %d would be in flight at once, at most %d",
 			every, span, probe.Count, probe.Interval, probe.Timeout, depth, MaxRoundsInFlight)

@@ -53,6 +53,8 @@ type options struct {
 	minRTT   time.Duration
 	maxRTT   time.Duration
 	extraArg string
+	cFloor   string // bench/probe/floor/tcpfloor, built by run; empty skips it
+	engine   string // bench/probe/engine, built by run; empty skips it
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.extraArg, "varde-args", "", "extra arguments for varde probe, space separated")
 	fpingExtra := fs.String("fping-args", "", "extra arguments for fping, space separated (e.g. \"-i 1\" to pace it like varde)")
 	half6 := fs.Bool("ipv6", false, "probe every second target by its IPv6 address (half the targets over IPv6; one fping run takes both families)")
+	fs.StringVar(&o.cFloor, "c-floor", "", "tcpfloor binary (bench/probe/floor/tcpfloor.c): the TCP handshakes alone in minimal C, for the kernel's share of the CPU")
+	fs.StringVar(&o.engine, "engine", "", "engine binary (./bench/probe/engine): varde's probe engine alone in a minimal Go binary, for its own peak RSS")
 	hold := fs.Bool("hold", false, "only start the lab, print the targets file and wait for SIGINT (manual runs, demos)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -173,6 +177,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("varde ICMP only: %w", err)
 	}
 
+	// The floors: what the handshakes cost the kernel whatever the prober, and what the probe engine costs
+	// in Go without the rest of varde's binary.
+	var cr, er *result
+	if o.cFloor != "" {
+		floorArgs := []string{file, strconv.Itoa(int(o.port)), strconv.Itoa(o.tcpCount)}
+		fmt.Fprintf(stderr, "running: %s %s\n", o.cFloor, strings.Join(floorArgs, " "))
+		r, err := measure(ctx, o.cFloor, floorArgs...)
+		if err != nil {
+			return fmt.Errorf("C floor: %w", err)
+		}
+		cr = &r
+	}
+	if o.engine != "" {
+		engineArgs := []string{file, strconv.Itoa(int(o.port)), strconv.Itoa(o.count), strconv.Itoa(o.tcpCount)}
+		fmt.Fprintf(stderr, "running: %s %s\n", o.engine, strings.Join(engineArgs, " "))
+		r, err := measure(ctx, o.engine, engineArgs...)
+		if err != nil {
+			return fmt.Errorf("engine alone: %w", err)
+		}
+		er = &r
+	}
+
 	xs, overflow := l.Exchanges()
 	if overflow != 0 {
 		return fmt.Errorf("lab transit log overflowed by %d packets: fewer targets or echoes", overflow)
@@ -193,6 +219,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tw.row("ICMP only: wall time (s)", f3(ir.wall.Seconds()), f3(fr.wall.Seconds()), ratio(ir.wall.Seconds(), fr.wall.Seconds()))
 	tw.row("ICMP only: CPU user+sys (s)", f3(ir.cpu.Seconds()), f3(fr.cpu.Seconds()), ratio(ir.cpu.Seconds(), fr.cpu.Seconds()))
 	tw.row("ICMP only: peak RSS (MiB)", f1(float64(ir.maxRSSKiB)/1024), f1(float64(fr.maxRSSKiB)/1024), ratio(float64(ir.maxRSSKiB), float64(fr.maxRSSKiB)))
+	if cr != nil {
+		tw.row(fmt.Sprintf("floor: %d handshakes alone, minimal C: CPU (s)", o.tcpCount*len(eps)), f3(cr.cpu.Seconds()), f3(fr.cpu.Seconds()), ratio(cr.cpu.Seconds(), fr.cpu.Seconds()))
+	}
+	if er != nil {
+		tw.row("floor: probe engine alone, minimal Go: CPU (s)", f3(er.cpu.Seconds()), f3(fr.cpu.Seconds()), ratio(er.cpu.Seconds(), fr.cpu.Seconds()))
+		tw.row("floor: probe engine alone, minimal Go: peak RSS (MiB)", f1(float64(er.maxRSSKiB)/1024), f1(float64(fr.maxRSSKiB)/1024), ratio(float64(er.maxRSSKiB), float64(fr.maxRSSKiB)))
+	}
 	tw.row("ICMP targets answered", fmt.Sprint(ve.n), fmt.Sprint(fe.n), "")
 	tw.row("ICMP echoes received/sent", fmt.Sprintf("%d/%d", vICMP.received, vICMP.sent), fmt.Sprintf("%d/%d", fICMP.received, fICMP.sent), "")
 	tw.row("ICMP lab late vs nominal, median (ms)", f3(vLateE.median), f3(fLateE.median), "")
@@ -228,6 +261,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	check(float64(vr.maxRSSKiB) <= 1.2*float64(fr.maxRSSKiB), fmt.Sprintf("varde peak RSS %.1f MiB ≤ 1.2 × fping's %.1f MiB (each process's own, from GNU time)",
 		float64(vr.maxRSSKiB)/1024, float64(fr.maxRSSKiB)/1024))
 	check(vr.wall.Seconds() <= 1.2*fr.wall.Seconds(), fmt.Sprintf("varde wall %.2f s ≤ 1.2 × fping's %.2f s", vr.wall.Seconds(), fr.wall.Seconds()))
+	if cr != nil {
+		fmt.Fprintf(stdout, "floor: the C prober's handshakes alone used %s fping's CPU for all its echoes; varde's ICMP + TCP run cannot go below ICMP only + that\n",
+			ratio(cr.cpu.Seconds(), fr.cpu.Seconds()))
+	}
+	if er != nil {
+		fmt.Fprintf(stdout, "floor: varde's probe engine in a minimal Go binary peaked at %.1f MiB RSS; the rest of varde's %.1f MiB is its executable's pages\n",
+			float64(er.maxRSSKiB)/1024, float64(vr.maxRSSKiB)/1024)
+	}
 	if err := l.Close(); err != nil {
 		return fmt.Errorf("close lab: %w", err)
 	}

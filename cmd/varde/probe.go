@@ -30,7 +30,7 @@ func cmdProbe(ctx context.Context, e *env, args []string) error {
 	doICMP := fs.Bool("icmp", false, "ICMP echo (the default when neither --icmp nor --tcp is given)")
 	tcpPort := fs.Int("tcp", 0, "TCP handshake to `PORT` (a target's own host:port wins)")
 	count := fs.Int("count", 5, "echoes or handshakes per target and kind")
-	tcpCount := fs.Int("tcp-count", 0, "handshakes per target when it should differ from --count (with --icmp and --tcp)")
+	tcpCount := fs.Int("tcp-count", 0, "handshakes per target when it should differ from --count (with --tcp)")
 	var sf storeFlags
 	sf.register(fs)
 	interval := fs.Duration("interval", time.Second, "time between samples to one target")
@@ -60,6 +60,7 @@ func cmdProbe(ctx context.Context, e *env, args []string) error {
 		ICMP:       *doICMP || !tcpSet,
 		TCP:        tcpSet,
 		Count:      *count,
+		TCPCount:   *tcpCount,
 		Interval:   *interval,
 		Timeout:    *timeout,
 		MaxSockets: *maxSockets,
@@ -135,7 +136,7 @@ func cmdProbe(ctx context.Context, e *env, args []string) error {
 		defer bar.clear()
 	}
 
-	results, err := sweep(ctx, cfg, *tcpCount, targets)
+	results, err := sweep(ctx, cfg, targets)
 	if err != nil {
 		return fmt.Errorf("probe: %w", err)
 	}
@@ -162,44 +163,12 @@ func cmdProbe(ctx context.Context, e *env, args []string) error {
 	return fmt.Errorf("probe: no reply from any of %d targets", len(targets))
 }
 
-// sweep runs one sweep, or with a separate TCP count an ICMP and a TCP sweep at the same time, and returns
-// the results in target order with ICMP before TCP, as one sweep would.
-func sweep(ctx context.Context, cfg probes.Config, tcpCount int, targets []probes.Target) ([]probes.Result, error) {
+// sweep runs one sweep with the engines' goroutines on one P.
+func sweep(ctx context.Context, cfg probes.Config, targets []probes.Target) ([]probes.Result, error) {
 	// The engines are goroutines that mostly wait on the netpoller. With one P the runtime does not wake
 	// an idle thread to look for work each time one of them wakes: about a third less CPU in bench/probe.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	if !cfg.ICMP || !cfg.TCP || tcpCount == 0 || tcpCount == cfg.Count {
-		return probes.Sweep(ctx, cfg, targets)
-	}
-	icmp, tcp := cfg, cfg
-	icmp.TCP, tcp.ICMP, tcp.Count = false, false, tcpCount
-	if cfg.Progress != nil {
-		// The bar follows the longer ICMP sweep.
-		tcp.Progress = nil
-	}
-	var tcpRes []probes.Result
-	var tcpErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tcpRes, tcpErr = probes.Sweep(ctx, tcp, targets)
-	}()
-	icmpRes, err := probes.Sweep(ctx, icmp, targets)
-	<-done
-	if err != nil {
-		return nil, err
-	}
-	if tcpErr != nil {
-		return nil, tcpErr
-	}
-	out := make([]probes.Result, 0, len(icmpRes)+len(tcpRes))
-	for i := range icmpRes {
-		out = append(out, icmpRes[i])
-		if i < len(tcpRes) {
-			out = append(out, tcpRes[i])
-		}
-	}
-	return out, nil
+	return probes.Sweep(ctx, cfg, targets)
 }
 
 type flagValue = flag.Flag

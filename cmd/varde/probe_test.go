@@ -75,7 +75,8 @@ func asUsage(err error, u *usageError) bool {
 func TestProbeTCPJSON(t *testing.T) {
 	t.Parallel()
 	port := strconv.Itoa(loopbackPort(t))
-	out, _, err := runProbe(t, "--vantage", "oslo-test", "--tcp", port, "--count", "2", "--interval", "10ms", "--json", "127.0.0.1")
+	// --tcp-count wins over --count for the handshakes.
+	out, _, err := runProbe(t, "--vantage", "oslo-test", "--tcp", port, "--count", "2", "--tcp-count", "3", "--interval", "10ms", "--json", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +95,11 @@ func TestProbeTCPJSON(t *testing.T) {
 				t.Errorf("field %q missing in %s", k, sc.Text())
 			}
 		}
-		if m["vantage"] != "oslo-test" || m["kind"] != "tcp" || m["received"] != 2.0 || m["address"] != "127.0.0.1" {
+		if m["vantage"] != "oslo-test" || m["kind"] != "tcp" || m["received"] != 3.0 || m["address"] != "127.0.0.1" {
 			t.Errorf("unexpected line %s", sc.Text())
 		}
 		samples := m["samples"].([]any)
-		if len(samples) != 2 || samples[0].(map[string]any)["kernel_rtt_ms"] == nil {
+		if len(samples) != 3 || samples[0].(map[string]any)["kernel_rtt_ms"] == nil {
 			t.Errorf("samples %v", samples)
 		}
 	}
