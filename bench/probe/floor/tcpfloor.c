@@ -3,7 +3,10 @@
  * varde and fping. It makes the same system calls per handshake as varde's TCP engine (socket,
  * SO_LINGER 0, non-blocking connect, epoll for completion, TCP_INFO, close with a reset), paced the same
  * way (target i, round k at k*1s + i*stagger, stagger = min(1s/targets, 1ms)), and nothing else: no
- * output, no statistics, no runtime. Whatever CPU it uses is the kernel's price of the handshakes.
+ * output, no statistics, no runtime. Its CPU is the least a prober doing only the handshakes pays,
+ * wake-ups included. It also sums the thread CPU time spent in the per-handshake system calls alone
+ * (CLOCK_THREAD_CPUTIME_ID around them): the part a prober that also sends echoes cannot share with
+ * them, whatever it does about wake-ups.
  *
  * Usage: tcpfloor TARGETS-FILE PORT ROUNDS   (one IPv4 or IPv6 address per line)
  */
@@ -24,11 +27,13 @@
 static struct sockaddr_storage addr[MAXT];
 static socklen_t alen[MAXT];
 
-static long long now(void) {
+static long long clk(clockid_t id) {
 	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
+	clock_gettime(id, &t);
 	return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
+static long long now(void) { return clk(CLOCK_MONOTONIC); }
+static long long cpu(void) { return clk(CLOCK_THREAD_CPUTIME_ID); }
 
 int main(int argc, char **argv) {
 	if (argc != 4) {
@@ -64,19 +69,21 @@ int main(int argc, char **argv) {
 		stagger = 1000000LL;
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	int total = n * rounds, sent = 0, done = 0, ok = 0;
-	long long start = now(), rttsum = 0;
+	long long start = now(), rttsum = 0, syscpu = 0;
 	struct epoll_event evs[128];
 #define AT(j) (start + (long long)((j) / n) * 1000000000LL + (long long)((j) % n) * stagger)
 	while (done < total) {
 		long long t = now();
 		for (; sent < total && AT(sent) <= t; sent++) {
 			int i = sent % n;
+			long long c0 = cpu();
 			int fd = socket(addr[i].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 			struct linger l = {1, 0};
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 			connect(fd, (struct sockaddr *)&addr[i], alen[i]);
 			struct epoll_event ev = {.events = EPOLLOUT, .data.fd = fd};
 			epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+			syscpu += cpu() - c0;
 		}
 		long long wake = sent < total ? AT(sent) : now() + 1000000000LL, d = wake - now();
 		if (d < 0)
@@ -85,14 +92,17 @@ int main(int argc, char **argv) {
 		int m = epoll_pwait2(ep, evs, 128, &ts, NULL);
 		for (int j = 0; j < m; j++) {
 			int fd = evs[j].data.fd;
+			long long c0 = cpu();
 			struct tcp_info ti;
 			socklen_t sl = sizeof ti;
 			if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) == 0 && ti.tcpi_state == TCP_ESTABLISHED)
 				ok++, rttsum += ti.tcpi_rtt;
 			close(fd);
+			syscpu += cpu() - c0;
 			done++;
 		}
 	}
-	printf("%d handshakes, %d established, mean tcpi_rtt %lld us\n", total, ok, ok ? rttsum / ok : 0);
+	printf("%d handshakes, %d established, mean tcpi_rtt %lld us, system calls %lld ns CPU\n", total, ok,
+	       ok ? rttsum / ok : 0, syscpu);
 	return ok == total ? 0 : 1;
 }
