@@ -186,21 +186,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// varde's TCP engine alone on the same handshakes, for a like-for-like cost against the C floor.
 		tcpOnlyArgs := []string{"probe", "--tcp", strconv.Itoa(int(o.port)), "--count", strconv.Itoa(o.tcpCount), "--json", "--targets", file}
 		fmt.Fprintf(stderr, "running: %s %s\n", o.varde, strings.Join(tcpOnlyArgs, " "))
-		r, err := measure(ctx, o.varde, tcpOnlyArgs...)
+		t, err := measure(ctx, o.varde, tcpOnlyArgs...)
 		if err != nil {
 			return fmt.Errorf("varde TCP only: %w", err)
 		}
-		tr = &r
+		tr = &t
 		floorArgs := []string{file, strconv.Itoa(int(o.port)), strconv.Itoa(o.tcpCount)}
 		fmt.Fprintf(stderr, "running: %s %s\n", o.cFloor, strings.Join(floorArgs, " "))
-		r, err = measure(ctx, o.cFloor, floorArgs...)
+		c, err := measure(ctx, o.cFloor, floorArgs...)
 		if err != nil {
 			return fmt.Errorf("C floor: %w", err)
 		}
-		cr = &r
-		m := regexp.MustCompile(`system calls (\d+) ns CPU`).FindSubmatch(r.stdout)
+		cr = &c
+		m := regexp.MustCompile(`system calls (\d+) ns CPU`).FindSubmatch(c.stdout)
 		if m == nil {
-			return fmt.Errorf("C floor: no system call CPU in its output %q", r.stdout)
+			return fmt.Errorf("C floor: no system call CPU in its output %q", c.stdout)
 		}
 		ns, _ := strconv.ParseInt(string(m[1]), 10, 64)
 		cSyscalls = time.Duration(ns)
