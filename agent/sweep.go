@@ -24,13 +24,13 @@ func Sweep(ctx context.Context, vantage string, spec agentwire.Spec) ([]probes.R
 		pt.Raw = t.Name
 		targets = append(targets, pt)
 	}
-	c := probes.Config{Vantage: vantage, Interval: time.Duration(spec.IntervalNS), Timeout: time.Duration(spec.TimeoutNS),
-		ICMP: spec.ICMP > 0 && os.Geteuid() == 0, TCP: spec.TCP > 0, Count: spec.ICMP, TCPCount: spec.TCP}
-	switch {
-	case !c.ICMP && !c.TCP:
+	c := probes.Config{Vantage: vantage, Interval: time.Duration(spec.IntervalNS), Timeout: time.Duration(spec.TimeoutNS)}
+	icmp := spec.ICMP
+	if os.Geteuid() != 0 {
+		icmp = 0
+	}
+	if !c.SetCounts(icmp, spec.TCP) {
 		return nil, nil
-	case !c.ICMP:
-		c.Count = spec.TCP
 	}
 	rs, err := probes.Sweep(ctx, c, targets)
 	if err != nil {

@@ -383,26 +383,19 @@ func (r *runner) probes(ctx context.Context) (string, error) {
 		pt.Raw = t.Name
 		targets = append(targets, pt)
 	}
-	base := probes.Config{Vantage: r.cfg.Vantage, Interval: time.Duration(r.cfg.Probes.Interval),
+	// One sweep: echoes and handshakes at the same time, each target's ICMP result before its TCP one.
+	c := probes.Config{Vantage: r.cfg.Vantage, Interval: time.Duration(r.cfg.Probes.Interval),
 		Timeout: time.Duration(r.cfg.Probes.Timeout), Logger: r.opts.Logger}
-	var all []probes.Result
-	if icmp && r.cfg.Probes.Count > 0 {
-		c := base
-		c.ICMP, c.Count = true, r.cfg.Probes.Count
-		rs, err := probes.Sweep(ctx, c, targets)
-		if err != nil {
-			return "", fmt.Errorf("ICMP sweep: %w", err)
-		}
-		all = append(all, rs...)
+	echoes := r.cfg.Probes.Count
+	if !icmp {
+		echoes = 0
 	}
-	if r.cfg.Probes.TCPCount > 0 {
-		c := base
-		c.TCP, c.Count = true, r.cfg.Probes.TCPCount
-		rs, err := probes.Sweep(ctx, c, targets)
-		if err != nil {
-			return "", fmt.Errorf("TCP sweep: %w", err)
+	var all []probes.Result
+	if c.SetCounts(echoes, r.cfg.Probes.TCPCount) {
+		var err error
+		if all, err = probes.Sweep(ctx, c, targets); err != nil {
+			return "", fmt.Errorf("sweep: %w", err)
 		}
-		all = append(all, rs...)
 	}
 	r.probeResults = all
 	if err := StoreProbeResults(ctx, r.s, r.auditID, all, r.opts.Now()); err != nil {

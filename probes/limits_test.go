@@ -40,3 +40,29 @@ func TestParseTargetsStopsAtMaxTargets(t *testing.T) {
 		t.Fatalf("%d targets: %d, %v", MaxTargets, len(ts), err)
 	}
 }
+
+func TestSetCounts(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		icmp, tcp       int
+		ok, wICMP, wTCP bool
+		count, tcpCount int
+	}{
+		{5, 3, true, true, true, 5, 3},
+		{5, 0, true, true, false, 5, 0},
+		{0, 3, true, false, true, 3, 3},
+		{0, 0, false, false, false, 0, 0},
+	}
+	for _, c := range cases {
+		var cfg Config
+		ok := cfg.SetCounts(c.icmp, c.tcp)
+		if ok != c.ok || cfg.ICMP != c.wICMP || cfg.TCP != c.wTCP || cfg.Count != c.count || cfg.TCPCount != c.tcpCount {
+			t.Errorf("SetCounts(%d, %d) = %v, %+v", c.icmp, c.tcp, ok, cfg)
+		}
+		if ok {
+			if err := cfg.Validate(); err != nil {
+				t.Errorf("SetCounts(%d, %d): %v", c.icmp, c.tcp, err)
+			}
+		}
+	}
+}

@@ -110,6 +110,17 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// SetCounts selects the kinds of a sweep of icmp echoes and tcp handshakes per target, either of which
+// may be zero, and sets Count and TCPCount to match. It reports false when both are zero.
+func (c *Config) SetCounts(icmp, tcp int) bool {
+	c.ICMP, c.TCP = icmp > 0, tcp > 0
+	c.Count, c.TCPCount = icmp, tcp
+	if !c.ICMP {
+		c.Count = tcp
+	}
+	return c.ICMP || c.TCP
+}
+
 // countOf is the number of samples per target of kind k.
 func (c *Config) countOf(k Kind) int {
 	if k == KindTCP && c.TCPCount != 0 {
