@@ -230,6 +230,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tw.row("metric", "varde", "fping", "varde/fping")
 	tw.row("wall time (s)", f3(vr.wall.Seconds()), f3(fr.wall.Seconds()), ratio(vr.wall.Seconds(), fr.wall.Seconds()))
 	tw.row("CPU user+sys (s)", f3(vr.cpu.Seconds()), f3(fr.cpu.Seconds()), ratio(vr.cpu.Seconds(), fr.cpu.Seconds()))
+	// Per sample: varde's echoes and handshakes against fping's echoes.
+	vPer, fPer := perSample(vr.cpu, vICMP.sent+vTCP.sent), perSample(fr.cpu, fICMP.sent)
+	tw.row("CPU per sample sent (µs)", f1(vPer), f1(fPer), ratio(vPer, fPer))
 	tw.row("peak RSS (MiB)", f1(float64(vr.maxRSSKiB)/1024), f1(float64(fr.maxRSSKiB)/1024), ratio(float64(vr.maxRSSKiB), float64(fr.maxRSSKiB)))
 	tw.row("  of which anonymous, sampled (MiB)", f1(float64(vr.maxAnonKiB)/1024), f1(float64(fr.maxAnonKiB)/1024), ratio(float64(vr.maxAnonKiB), float64(fr.maxAnonKiB)))
 	tw.row("ICMP only: wall time (s)", f3(ir.wall.Seconds()), f3(fr.wall.Seconds()), ratio(ir.wall.Seconds(), fr.wall.Seconds()))
@@ -275,6 +278,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	check(ve.n == len(eps) && ve.p99 <= fe.p99, fmt.Sprintf("varde ICMP p99 error %.3f ms ≤ fping's %.3f ms", ve.p99, fe.p99))
 	check(ve.n == len(eps) && ve.p99 <= 0.1, fmt.Sprintf("varde ICMP p99 error %.3f ms ≤ 0.1 ms", ve.p99))
 	check(te.n == len(eps) && te.p99 <= 0.15, fmt.Sprintf("varde TCP p99 error %.3f ms ≤ 0.15 ms", te.p99))
+	check(vPer <= fPer, fmt.Sprintf("varde CPU per sample %.1f µs (%d echoes and handshakes) ≤ fping's %.1f µs (%d echoes)",
+		vPer, vICMP.sent+vTCP.sent, fPer, fICMP.sent))
 	check(vr.cpu <= fr.cpu, fmt.Sprintf("varde CPU %.3f s ≤ 1.0 × fping's %.3f s (varde's with its %d TCP handshakes)", vr.cpu.Seconds(), fr.cpu.Seconds(), vTCP.sent))
 	check(ir.cpu <= fr.cpu, fmt.Sprintf("varde CPU, ICMP only, %.3f s ≤ 1.0 × fping's %.3f s", ir.cpu.Seconds(), fr.cpu.Seconds()))
 	check(float64(vr.maxRSSKiB) <= 1.2*float64(fr.maxRSSKiB), fmt.Sprintf("varde peak RSS %.1f MiB ≤ 1.2 × fping's %.1f MiB (each process's own, from GNU time)",
@@ -298,6 +303,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			i, s.Forwarded, s.Dropped, s.Foreign, s.LateMean, s.LateMax, s.LateOver50us, s.LateOver200us)
 	}
 	return nil
+}
+
+// perSample is CPU per sample in microseconds.
+func perSample(cpu time.Duration, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(cpu.Microseconds()) / float64(n)
 }
 
 // result is one subprocess run.
