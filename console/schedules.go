@@ -110,14 +110,8 @@ func (h *Handler) scheduleForm(w http.ResponseWriter, r *http.Request) {
 	}
 	d := scheduleFormData{In: ScheduleInput{Cron: "@quarterly", TimeZone: "Europe/Oslo", Enabled: true}}
 	if r.PathValue("id") != "" {
-		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		if err != nil {
-			h.notFound(w, r)
-			return
-		}
-		s, err := h.cfg.Schedules.GetSchedule(r.Context(), id)
-		if err != nil {
-			h.notFoundOr500(w, r, err)
+		s, ok := h.requestedSchedule(w, r)
+		if !ok {
 			return
 		}
 		d.ID, d.In = s.ID, ScheduleInput{Config: s.Config, Cron: s.Cron, TimeZone: s.TimeZone, Enabled: s.Enabled}
@@ -235,23 +229,33 @@ func (h *Handler) runNow(w http.ResponseWriter, r *http.Request) {
 	if h.noSchedules(w, r) {
 		return
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		h.notFound(w, r)
+	s, ok := h.requestedSchedule(w, r)
+	if !ok {
 		return
 	}
-	s, err := h.cfg.Schedules.GetSchedule(r.Context(), id)
-	if err != nil {
-		h.notFoundOr500(w, r, err)
-		return
-	}
-	run, err := h.cfg.Schedules.RunNow(r.Context(), id, userOf(r).Subject)
+	run, err := h.cfg.Schedules.RunNow(r.Context(), s.ID, userOf(r).Subject)
 	if err != nil {
 		h.errorPage(w, r, http.StatusConflict, localeFor(r).Tf("Could not start: %s", err))
 		return
 	}
-	h.cfg.Logger.Info("console: audit started", "schedule", id, "run", run, "by", userOf(r).Subject)
+	h.cfg.Logger.Info("console: audit started", "schedule", s.ID, "run", run, "by", userOf(r).Subject)
 	http.Redirect(w, r, "/schedules?started="+urlQuery(run)+"&schedule="+urlQuery(s.Name()), http.StatusSeeOther)
+}
+
+// requestedSchedule is the schedule the request's path names; when there is none it has answered 404
+// (or 500 when the database failed) and returns false.
+func (h *Handler) requestedSchedule(w http.ResponseWriter, r *http.Request) (Schedule, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		h.notFound(w, r)
+		return Schedule{}, false
+	}
+	s, err := h.cfg.Schedules.GetSchedule(r.Context(), id)
+	if err != nil {
+		h.notFoundOr500(w, r, err)
+		return Schedule{}, false
+	}
+	return s, true
 }
 
 func urlQuery(s string) string { return url.QueryEscape(s) }
